@@ -1,0 +1,12 @@
+#include "cli/commands.h"
+
+namespace nablagfn::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"config", run_config},
+  };
+  return list;
+}
+
+}  // namespace nablagfn::cli

@@ -1,0 +1,30 @@
+// nablagfn config --defaults | --config FILE [--set key=value ...]: prints the resolved configuration.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "config/config.h"
+
+namespace nablagfn::cli {
+
+int run_config(const std::vector<std::string>& args) {
+  CLI::App app("print the resolved configuration", "nablagfn config");
+  bool defaults = false;
+  std::string path;
+  std::vector<std::string> sets;
+  app.add_flag("--defaults", defaults, "print every key with its default and documentation (JSONC)");
+  app.add_option("--config", path, "experiment file (JSONC)");
+  app.add_option("--set", sets, "override, group.key=value (repeatable)");
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  Config config = path.empty() ? Config{} : load_config(path);
+  for (const auto& s : sets) apply_override(config, s);
+  std::fputs(defaults && path.empty() && sets.empty() ? to_jsonc(config).c_str() : to_json(config).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace nablagfn::cli

@@ -1,0 +1,37 @@
+#include "core/device.h"
+
+#include <torch/cuda.h>
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "core/error.h"
+
+namespace nablagfn {
+
+c10::Device parse_device(const std::string& spec) {
+  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(spec);
+  } catch (const std::exception&) {
+    throw Error("unknown device '" + spec + "'", "use auto, cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda()) {
+    int n = static_cast<int>(torch::cuda::device_count());
+    require(n > 0, "device '" + spec + "' asked for but CUDA is not available in this build or machine",
+            "use --set run.device=cpu");
+    require(device.index() < n, "device '" + spec + "' does not exist (" + std::to_string(n) + " CUDA devices)",
+            "use cuda:0 .. cuda:" + std::to_string(n - 1));
+  }
+  return device;
+}
+
+void init_threads() {
+  if (std::getenv("OMP_NUM_THREADS") != nullptr) return;
+  unsigned n = std::thread::hardware_concurrency();
+  if (n > 0) at::set_num_threads(static_cast<int>(n));
+}
+
+}  // namespace nablagfn

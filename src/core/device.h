@@ -1,0 +1,14 @@
+#pragma once
+// Device and thread setup. The same binary runs on CPU (CI) and CUDA: the device is chosen at run time.
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace nablagfn {
+
+// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Unavailable devices are an Error.
+c10::Device parse_device(const std::string& spec);
+// LibTorch starts with one thread here: use every core unless OMP_NUM_THREADS says otherwise.
+void init_threads();
+
+}  // namespace nablagfn

@@ -1,0 +1,39 @@
+#include "schedulers/gaussian_policy.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+namespace nablagfn {
+
+namespace {
+at::Tensor per_row(const at::Tensor& std, const at::Tensor& like) {
+  std::vector<int64_t> shape(like.dim(), 1);
+  shape[0] = like.size(0);
+  return std.to(like.scalar_type()).view(shape);  // [B, 1, ...]
+}
+}  // namespace
+
+at::Tensor gaussian_log_prob(const at::Tensor& x_next, const at::Tensor& mean, const at::Tensor& std) {
+  at::Tensor s = per_row(std, mean);
+  at::Tensor lp = -(x_next.detach() - mean).pow(2) / (2 * s * s) - at::log(s) - 0.5 * std::log(2 * M_PI);
+  return lp.flatten(1).mean(1);  // [B, ...] -> [B]
+}
+
+at::Tensor forward_score(const at::Tensor& x_next, const at::Tensor& mean, const at::Tensor& std) {
+  at::Tensor s = per_row(std, mean);
+  return -(x_next.detach() - mean) / (s * s);
+}
+
+at::Tensor reverse_score(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& x_next, const at::Tensor& std,
+                         bool retain_graph) {
+  TORCH_CHECK(x.requires_grad(), "reverse_score: x must require grad");
+  at::Tensor s = per_row(std, mean);
+  // ∇_x log N(x'; μ(x), σ²) = J_μᵀ (x' − μ)/σ²: the VJP of μ with the constant vector (x' − μ)/σ².
+  at::Tensor v = ((x_next.detach() - mean) / (s * s)).detach();
+  auto grads = torch::autograd::grad({mean}, {x}, {v}, retain_graph, /*create_graph=*/false);
+  return grads[0];
+}
+
+}  // namespace nablagfn

@@ -1,0 +1,83 @@
+// Config: JSONC files, --set overrides, unknown keys with suggestions, type errors, validation.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "config/config.h"
+#include "core/error.h"
+
+using namespace nablagfn;
+
+namespace {
+std::string write_tmp(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, ReadsJsoncOntoDefaults) {
+  std::string path = write_tmp("a.jsonc", R"({
+    // comment
+    "train": {"lr": 3e-4, /* inline */ "n_epochs": 7},
+    "model": {"flow_block_out_channels": [8, 16]}
+  })");
+  Config c = load_config(path);
+  EXPECT_DOUBLE_EQ(c.train.lr, 3e-4);
+  EXPECT_EQ(c.train.n_epochs, 7);
+  EXPECT_EQ(c.model.flow_block_out_channels, (std::vector<int>{8, 16}));
+  EXPECT_EQ(c.sample.n_steps, 50);  // untouched default
+}
+
+TEST(Config, UnknownKeySuggestsClosest) {
+  std::string path = write_tmp("b.jsonc", R"({"train": {"lrr": 1.0}})");
+  std::string msg = error_of([&] { load_config(path); });
+  EXPECT_NE(msg.find("unknown config key 'train.lrr'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train.lr"), std::string::npos) << msg;
+}
+
+TEST(Config, TypeMismatchAndMalformedJsonAreErrors) {
+  std::string p1 = write_tmp("c.jsonc", R"({"train": {"n_epochs": "ten"}})");
+  EXPECT_NE(error_of([&] { load_config(p1); }).find("must be an integer"), std::string::npos);
+  std::string p2 = write_tmp("d.jsonc", R"({"train": {"n_epochs": 3,}})");
+  EXPECT_NE(error_of([&] { load_config(p2); }).find("malformed config"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_config("/nonexistent.jsonc"); }).find("cannot open"), std::string::npos);
+}
+
+TEST(Config, OverridesApplyLast) {
+  Config c;
+  apply_override(c, "train.lr=1e-4");
+  apply_override(c, "reward.name=quadratic");
+  apply_override(c, "algorithm.no_flow=true");
+  apply_override(c, "run.out=123");
+  EXPECT_DOUBLE_EQ(c.train.lr, 1e-4);
+  EXPECT_EQ(c.reward.name, "quadratic");
+  EXPECT_TRUE(c.algorithm.no_flow);
+  EXPECT_EQ(c.run.out, "123");
+  EXPECT_NE(error_of([&] { apply_override(c, "train.nope=1"); }).find("unknown config key"), std::string::npos);
+  EXPECT_NE(error_of([&] { apply_override(c, "novalue"); }).find("not key=value"), std::string::npos);
+}
+
+TEST(Config, ValidateChecksBatchArithmetic) {
+  Config c;
+  EXPECT_NO_THROW(validate(c));  // 16 x 4 = 64 per epoch, 4 x 8 = 32 per update
+  c.train.grad_accum_steps = 5;
+  EXPECT_NE(error_of([&] { validate(c); }).find("not a multiple"), std::string::npos);
+}
+
+TEST(Config, DefaultsPrintWithDocumentationAndRoundTrip) {
+  Config c;
+  std::string jsonc = to_jsonc(c);
+  EXPECT_NE(jsonc.find("// AdamW learning rate"), std::string::npos);
+  std::string path = write_tmp("e.jsonc", jsonc);
+  Config back = load_config(path);
+  EXPECT_EQ(to_json(back), to_json(c));
+}
