@@ -1,0 +1,62 @@
+#include "models/state_dict.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace nablagfn {
+
+TensorMap state_dict(const torch::nn::Module& module) {
+  TensorMap out;
+  for (const auto& p : module.named_parameters(true)) out[p.key()] = p.value();
+  for (const auto& b : module.named_buffers(true)) out[b.key()] = b.value();
+  return out;
+}
+
+void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
+                     const LoadOptions& options) {
+  TensorMap expected = state_dict(module);
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::set<std::string> used;
+  for (const auto& [key, target] : expected) {
+    auto it = tensors.find(options.prefix + key);
+    if (it == tensors.end()) {
+      missing.push_back(key);
+      continue;
+    }
+    used.insert(it->first);
+    if (it->second.sizes() != target.sizes()) {
+      std::ostringstream os;
+      os << key << " (file " << it->second.sizes() << ", model " << target.sizes() << ")";
+      mismatched.push_back(os.str());
+    }
+  }
+  std::set<std::string> ignored(options.ignore_keys.begin(), options.ignore_keys.end());
+  for (const auto& [key, value] : tensors) {
+    if (key.rfind(options.prefix, 0) != 0) continue;
+    if (!used.count(key) && !ignored.count(key.substr(options.prefix.size()))) unexpected.push_back(key);
+  }
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+      if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
+      return s;
+    };
+    std::string msg = "weights in '" + source + "' do not fit the model:";
+    if (!missing.empty()) msg += " missing [" + list(missing) + "];";
+    if (!unexpected.empty()) msg += " unexpected [" + list(unexpected) + "];";
+    if (!mismatched.empty()) msg += " mis-shaped [" + list(mismatched) + "];";
+    msg.pop_back();
+    throw Error(msg, options.hint.empty() ? "check that config.json and the weights belong to the same model"
+                                          : options.hint);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [key, target] : expected) target.copy_(tensors.at(options.prefix + key));
+}
+
+}  // namespace nablagfn

@@ -1,0 +1,28 @@
+#pragma once
+// Strict loading of a module's parameters and buffers by name (diffusers / transformers key names).
+// Every expected key must be present, every file key consumed or explicitly ignored, every shape equal;
+// a failure reports every mismatch at once (missing, unexpected, mis-shaped), not the first one.
+// Values are copied into the module's existing tensors, converting to their dtype (the model's dtype
+// is the caller's explicit choice, e.g. bf16 SD weights from an fp16 file).
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "io/tensor_io.h"
+
+namespace nablagfn {
+
+struct LoadOptions {
+  std::string prefix;                     // file keys are prefix + module key
+  std::vector<std::string> ignore_keys;   // file keys (after removing the prefix) allowed to stay unused
+  std::string hint;                       // appended to the error, e.g. "this looks like an SD-2 text encoder"
+};
+
+void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
+                     const LoadOptions& options = {});
+
+// The module's parameters and buffers as name -> tensor (no copy).
+TensorMap state_dict(const torch::nn::Module& module);
+
+}  // namespace nablagfn
