@@ -1,0 +1,139 @@
+// Run directory layout and the append-only metrics log; see io/run_dir.h.
+#include "io/run_dir.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace nablagfn {
+namespace run_dir_detail {
+
+namespace fs = std::filesystem;
+
+void create_folder(const fs::path& folder) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec)
+    throw Error("cannot create folder '" + folder.string() + "': " + ec.message(),
+                "check the --out path and its permissions");
+}
+
+// The parsed object, or a discarded value if line is not one JSON object.
+nlohmann::json parse_object_line(const std::string& line) {
+  nlohmann::json value = nlohmann::json::parse(line, nullptr, false);
+  return value.is_object() ? value : nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
+bool is_blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+
+}  // namespace run_dir_detail
+
+RunDir RunDir::create(const std::string& path, bool resume) {
+  namespace fs = std::filesystem;
+  require(!path.empty(), "the run directory path is empty", "pass --out runs/NAME");
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    throw Error("'" + path + "' exists and is not a folder", "choose another --out");
+  const bool has_run = fs::exists(fs::path(path) / kConfigFile, ec);
+  if (has_run && !resume) throw Error("'" + path + "' already holds a run", "pass --resume or choose another --out");
+  for (const char* sub : {"samples", "plots", "checkpoints"}) run_dir_detail::create_folder(fs::path(path) / sub);
+  RunDir run(path, has_run);
+  run.write_text(kIncompleteMarker,
+                 "This run has not finished: it is running, crashed or was interrupted.\n"
+                 "Continue it with `nablagfn train ... --resume`.\n");
+  return run;
+}
+
+std::string RunDir::path(const std::string& rel) const {
+  require(!rel.empty() && rel.front() != '/', "run file name '" + rel + "' is not a relative path",
+          "name files inside the run directory relative to it");
+  return (std::filesystem::path(root_) / rel).string();
+}
+
+void RunDir::write_text(const std::string& rel, const std::string& text) const { write_file_atomic(path(rel), text); }
+
+void RunDir::mark_complete() const {
+  std::error_code ec;
+  std::filesystem::remove(path(kIncompleteMarker), ec);
+  if (ec) throw Error("cannot remove '" + path(kIncompleteMarker) + "': " + ec.message(), "check folder permissions");
+}
+
+bool RunDir::is_complete() const {
+  std::error_code ec;
+  return !std::filesystem::exists(path(kIncompleteMarker), ec);
+}
+
+MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw Error("cannot open '" + path_ + "' for appending: " + std::strerror(errno),
+                "check the run folder's permissions");
+  const std::string contents = read_file(path_);
+  if (contents.empty() || contents.back() == '\n') return;
+  const size_t line_begin = contents.rfind('\n') == std::string::npos ? 0 : contents.rfind('\n') + 1;
+  if (!run_dir_detail::parse_object_line(contents.substr(line_begin)).is_discarded()) {
+    write_synced("\n");
+    return;
+  }
+  if (::ftruncate(fd_, static_cast<off_t>(line_begin)) != 0)
+    throw Error("cannot cut the partial last line of '" + path_ + "': " + std::strerror(errno),
+                "check free disk space");
+}
+
+MetricsLog::~MetricsLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MetricsLog::write_synced(const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot append to '" + path_ + "': " + std::strerror(errno), "check free disk space");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd_) != 0) throw Error("cannot flush '" + path_ + "': " + std::strerror(errno), "check free disk space");
+}
+
+void MetricsLog::append(const nlohmann::json& record) {
+  require(record.is_object(), "a metrics record must be a JSON object, got " + std::string(record.type_name()),
+          "log one object per epoch, e.g. {\"epoch\": 3, \"reward_mean\": 0.5}");
+  // Invalid UTF-8 (say, inside a prompt) is replaced rather than aborting the run's log.
+  write_synced(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+void MetricsLog::append(const std::string& json_object) {
+  const nlohmann::json record = run_dir_detail::parse_object_line(json_object);
+  require(!record.is_discarded(), "metrics record is not a JSON object: " + json_object.substr(0, 80),
+          "log one object per epoch, e.g. {\"epoch\": 3, \"reward_mean\": 0.5}");
+  append(record);
+}
+
+std::vector<nlohmann::json> MetricsLog::read_all(const std::string& path) {
+  const std::string contents = read_file(path);
+  std::vector<nlohmann::json> records;
+  size_t begin = 0;
+  for (int line_number = 1; begin < contents.size(); ++line_number) {
+    const size_t end = contents.find('\n', begin);
+    const bool terminated = end != std::string::npos;
+    const std::string line = contents.substr(begin, terminated ? end - begin : std::string::npos);
+    begin = terminated ? end + 1 : contents.size();
+    if (run_dir_detail::is_blank(line)) continue;
+    nlohmann::json record = run_dir_detail::parse_object_line(line);
+    if (record.is_discarded() && !terminated) break;  // cut by a crash in the middle of an append
+    if (record.is_discarded())
+      throw Error("line " + std::to_string(line_number) + " of '" + path + "' is not a JSON object",
+                  "the file was edited or damaged; fix or delete that line");
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace nablagfn
