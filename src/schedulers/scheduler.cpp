@@ -1,12 +1,35 @@
+// The linear-Gaussian sampler base (per-row gather of the step tables) and DDIM-η.
+// DDIMScheduler ports diffusers `DDIMScheduler.set_timesteps` / `.step` (schedulers/scheduling_ddim.py,
+// v0.40) for prediction_type "epsilon", "leading" spacing, set_alpha_to_one = False, clip_sample = False.
+// What changed: the step is rewritten as mean = c_x·x + c_eps·ε and std (DDIM Eqs. (12), (16)), so it
+// accepts per-row step indices and exposes the Gaussian the policy-gradient code needs (as ddpo-pytorch's
+// `ddim_step_with_logprob` does); coefficients are float64 from the float32 ᾱ table.
 #include "schedulers/scheduler.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 
 namespace nablagfn {
+
+std::string to_string(TimestepSpacing spacing) {
+  switch (spacing) {
+    case TimestepSpacing::Leading: return "leading";
+    case TimestepSpacing::Linspace: return "linspace";
+    case TimestepSpacing::Trailing: return "trailing";
+  }
+  return "leading";
+}
+
+TimestepSpacing parse_timestep_spacing(const std::string& name) {
+  if (name == "leading") return TimestepSpacing::Leading;
+  if (name == "linspace") return TimestepSpacing::Linspace;
+  if (name == "trailing") return TimestepSpacing::Trailing;
+  throw Error("unknown timestep_spacing '" + name + "'", "use one of: leading, linspace, trailing");
+}
 
 bool Scheduler::second_order() const {
   for (double c : c_x0prev_)
@@ -60,6 +83,10 @@ DDIMScheduler::DDIMScheduler(const NoiseSchedule& schedule, int n_steps, double 
   require(eta >= 0.0, "DDIM eta must be >= 0", "set sample.eta to 0 (deterministic) .. 1 (DDPM)");
   // "leading" spacing: τ_k = (K − 1 − k)·(N / K) + offset.
   const int ratio = n_train / n_steps;
+  require(static_cast<int64_t>(n_steps - 1) * ratio + steps_offset < n_train && steps_offset >= 0,
+          "DDIM timesteps exceed the training schedule (" + std::to_string(n_steps) + " steps, steps_offset " +
+              std::to_string(steps_offset) + ")",
+          "use fewer steps or steps_offset 0");
   for (int k = 0; k < n_steps; ++k) timesteps_.push_back(static_cast<int64_t>(n_steps - 1 - k) * ratio + steps_offset);
   // ᾱ of the step's target level; below 0 it is ᾱ_0 (diffusers' final_alpha_cumprod, set_alpha_to_one = false).
   for (int k = 0; k < n_steps; ++k) {

@@ -9,6 +9,8 @@
 //
 // Notation: K = n_steps(); τ_k = timestep(k), the denoiser's timestep for x_k; the noise level of the
 // final state x_K is 0 (clean). ᾱ is the SD-1.5 schedule of noise_schedule.h.
+// Implementations: DDIMScheduler (below), DDPMScheduler (ddpm.h), DPMSolverSDEScheduler (dpm_solver_sde.h);
+// factory.h builds one from the sample config.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +22,13 @@
 
 namespace nablagfn {
 
+// How K inference timesteps are picked from the N training ones (diffusers `timestep_spacing`, Table 2 of
+// arXiv 2305.08891). Each scheduler documents which it supports.
+enum class TimestepSpacing { Leading, Linspace, Trailing };
+std::string to_string(TimestepSpacing spacing);
+// "leading" | "linspace" | "trailing"; anything else is an Error listing these.
+TimestepSpacing parse_timestep_spacing(const std::string& name);
+
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
@@ -28,6 +37,7 @@ class Scheduler {
   int n_steps() const { return static_cast<int>(timesteps_.size()); }
   // τ_k, k in [0, K).
   int64_t timestep(int k) const { return timesteps_.at(k); }
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
   // Noise level of state x_k, k in [0, K]: τ_k, and 0 for the final state.
   int64_t state_timestep(int k) const { return k >= n_steps() ? 0 : timesteps_.at(k); }
   // ᾱ at x_k's noise level, k in [0, K]; exactly 1 for the final (clean) state.
@@ -35,10 +45,16 @@ class Scheduler {
   // Std of step k (0 for deterministic steps, e.g. DDIM with η = 0).
   double std_at(int k) const { return std_.at(k); }
   bool second_order() const;
+  // The linear mean's coefficients of step k (see the top of this file).
+  double coef_x(int k) const { return c_x_.at(k); }
+  double coef_eps(int k) const { return c_eps_.at(k); }
+  double coef_x0prev(int k) const { return c_x0prev_.at(k); }
   const NoiseSchedule& schedule() const { return schedule_; }
 
   // Per-row tensors: k [B] int64 (CPU or x's device). x, eps, x0_prev [B, ...]. Results [B, ...] in x's
-  // dtype, carrying the graphs of x / eps (coefficients are constants).
+  // dtype, carrying the graphs of x / eps (coefficients are constants). x0_prev is required by second-order
+  // schedulers only: predict_x0(k − 1, x_{k−1}, ε_{k−1}); rows whose step has coef_x0prev 0 (k = 0 and
+  // first-order fallback steps) ignore its values, so zeros serve there.
   at::Tensor step_mean(const at::Tensor& k, const at::Tensor& x, const at::Tensor& eps,
                        const at::Tensor& x0_prev = {}) const;
   at::Tensor step_std(const at::Tensor& k, const at::Tensor& like) const;  // [B] in like's dtype/device

@@ -1,0 +1,94 @@
+// Scheduler factory and a reader for diffusers' scheduler_config.json (the keys of
+// `ConfigMixin.to_json_string` for DDIM/DDPM/PNDM/DPMSolver* schedulers, diffusers v0.40).
+// Unimplemented options fail loudly instead of being ignored.
+#include "schedulers/factory.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "schedulers/ddpm.h"
+#include "schedulers/dpm_solver_sde.h"
+
+namespace nablagfn {
+
+namespace scheduler_factory_detail {
+
+// j[key] as T if present and not null, else fallback; a wrong type is an Error naming the key.
+template <class T>
+T json_value(const nlohmann::json& j, const std::string& key, const T& fallback, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error(path + ": '" + key + "' has the wrong type (" + it->dump() + ")",
+                "compare with a diffusers scheduler_config.json");
+  }
+}
+
+void require_off(const nlohmann::json& j, const std::string& key, const std::string& path) {
+  require(!json_value<bool>(j, key, false, path), path + ": " + key + " = true is not supported",
+          "the samplers implement the SD-1.x/2.x settings (" + key + " false)");
+}
+
+}  // namespace scheduler_factory_detail
+
+SchedulerFileConfig read_scheduler_config(const std::string& path) {
+  using scheduler_factory_detail::json_value;
+  std::ifstream in(path);
+  require(in.good(), "cannot open scheduler config " + path,
+          "pass a diffusers model folder that has scheduler/scheduler_config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error("malformed JSON in " + path + ": " + e.what(), "the file must be a diffusers scheduler config");
+  }
+  require(j.is_object(), path + " is not a JSON object", "the file must be a diffusers scheduler config");
+
+  SchedulerFileConfig c;
+  c.schedule.n_train_timesteps = json_value<int>(j, "num_train_timesteps", 1000, path);
+  c.schedule.beta_start = json_value<double>(j, "beta_start", 0.0001, path);
+  c.schedule.beta_end = json_value<double>(j, "beta_end", 0.02, path);
+  c.schedule.beta_schedule = json_value<std::string>(j, "beta_schedule", "linear", path);
+  require(c.schedule.beta_schedule == "scaled_linear" || c.schedule.beta_schedule == "linear",
+          path + ": beta_schedule '" + c.schedule.beta_schedule + "' is not supported",
+          "use scaled_linear (Stable Diffusion) or linear");
+  c.steps_offset = json_value<int>(j, "steps_offset", 0, path);
+  c.prediction_type = json_value<std::string>(j, "prediction_type", "epsilon", path);
+  require(c.prediction_type == "epsilon", path + ": prediction_type '" + c.prediction_type + "' is not supported",
+          "only epsilon-prediction models (SD-1.x, SD-2 base 512) are supported; v_prediction models (SD-2 768) "
+          "are not");
+  c.timestep_spacing = parse_timestep_spacing(json_value<std::string>(j, "timestep_spacing", "leading", path));
+  require(j.find("trained_betas") == j.end() || j["trained_betas"].is_null(),
+          path + ": trained_betas is not supported", "use a beta_start/beta_end/beta_schedule config");
+  for (const char* key : {"set_alpha_to_one", "clip_sample", "thresholding", "rescale_betas_zero_snr"})
+    scheduler_factory_detail::require_off(j, key, path);
+  return c;
+}
+
+std::shared_ptr<Scheduler> make_scheduler(const SampleConfig& c, const NoiseSchedule& s, int steps_offset,
+                                          TimestepSpacing spacing) {
+  const std::string valid = "ddim, ddpm, dpmpp_sde, dpmpp_2m_sde";
+  if (c.scheduler == "ddim" || c.scheduler == "ddpm") {
+    require(spacing == TimestepSpacing::Leading,
+            "scheduler " + c.scheduler + " implements 'leading' timestep spacing only, the model asks for '" +
+                to_string(spacing) + "'",
+            "use scheduler dpmpp_sde or dpmpp_2m_sde, which support every spacing");
+    if (c.scheduler == "ddim") return std::make_shared<DDIMScheduler>(s, c.n_steps, c.eta, steps_offset);
+    return std::make_shared<DDPMScheduler>(s, c.n_steps, steps_offset);
+  }
+  if (c.scheduler == "dpmpp_sde" || c.scheduler == "dpmpp_2m_sde") {
+    const int order = c.scheduler == "dpmpp_sde" ? 1 : 2;
+    return std::make_shared<DPMSolverSDEScheduler>(s, c.n_steps, order, parse_final_sigmas(c.dpm_final_sigmas),
+                                                   spacing, steps_offset);
+  }
+  throw Error("unknown scheduler '" + c.scheduler + "'", "set sample.scheduler to one of: " + valid);
+}
+
+}  // namespace nablagfn
