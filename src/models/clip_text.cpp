@@ -80,9 +80,8 @@ at::Tensor CLIPTextEmbeddingsImpl::forward(const at::Tensor& input_ids) {
 CLIPTextTransformerImpl::CLIPTextTransformerImpl(const CLIPTextConfig& config) : config_(config) {
   embeddings = register_module("embeddings", CLIPTextEmbeddings(config));
   encoder = register_module("encoder", CLIPEncoder(config.encoder));
-  final_layer_norm = register_module(
-      "final_layer_norm",
-      torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.encoder.hidden_size}).eps(config.encoder.layer_norm_eps)));
+  auto ln = torch::nn::LayerNormOptions({config.encoder.hidden_size}).eps(config.encoder.layer_norm_eps);
+  final_layer_norm = register_module("final_layer_norm", torch::nn::LayerNorm(ln));
 }
 
 CLIPTextOutput CLIPTextTransformerImpl::forward(const at::Tensor& input_ids) {
