@@ -1,9 +1,14 @@
 // Parity of CLIPTextModel (and the shared CLIP encoder layers) with transformers, on the tiny fixtures
 // clip_text_tiny (quick_gelu) and clip_text_tiny_gelu: last hidden state, pooled output, penultimate state.
+#include <filesystem>
+
+#include <unistd.h>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
 #include "io/tensor_io.h"
+#include "models/clip_prompt_encoder.h"
 #include "models/clip_text.h"
 #include "test_util.h"
 
@@ -93,6 +98,23 @@ TEST(CLIPTextModel, StrictLoadListsProblems) {
 
 TEST(CLIPTextModel, MissingFolderIsAnError) {
   EXPECT_THROW(load_clip_text_model(test::data_path("no_such_folder")), Error);
+}
+
+// The prompt encoder end to end (tokenizer + text model from a diffusers-shaped folder): the fixture's
+// ids are the tokenization of these three prompts.
+TEST(CLIPTextModel, PromptEncoderMatchesFixture) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("nablagfn_clip_prompt_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_THROW(CLIPPromptEncoder::from_folder(dir.string(), torch::kCPU, torch::kFloat), Error);
+  fs::create_directory_symlink(test::data_path("clip_tokenizer"), dir / "tokenizer");
+  fs::create_directory_symlink(test::data_path("clip_text_tiny/text_encoder"), dir / "text_encoder");
+  CLIPPromptEncoder encoder = CLIPPromptEncoder::from_folder(dir.string(), torch::kCPU, torch::kFloat);
+  fs::remove_all(dir);
+  at::Tensor context = encoder.encode({"a photo of a cat", "an astronaut riding a horse on mars", ""});
+  TensorMap io = load_safetensors(test::data_path("clip_text_tiny/io.safetensors"));
+  EXPECT_FALSE(context.requires_grad());
+  EXPECT_CLOSE(context, io.at("last_hidden_state"), 1e-4);
 }
 
 }  // namespace
