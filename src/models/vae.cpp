@@ -17,8 +17,6 @@ namespace nablagfn {
 
 namespace vae_detail {
 
-namespace F = torch::nn::functional;
-
 // The epsilon of every GroupNorm in diffusers' VAE (resnets, mid attention, conv_norm_out).
 constexpr double kNormEps = 1e-6;
 
