@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds and runs the GPU checks and the sampling benchmark on a CUDA machine with PyTorch installed,
+# from the repository root. Logs and results go to ${OUT:-bench-out}/.
+#   bash bench/run_gpu.sh [stage...]   stages: build test bench python profile (default: all, in order)
+# BENCH_ARGS / PY_ARGS pass extra arguments to bench_sampling / python_reference.py.
+set -uo pipefail
+OUT=${OUT:-bench-out}
+BUILD=${BUILD:-build-gpu}
+mkdir -p "$OUT"
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(build test bench python profile)
+export PYTHONUNBUFFERED=1
+
+for stage in "${stages[@]}"; do
+  case $stage in
+    build)
+      nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+      prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+      cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNABLAGFN_BUILD_BENCH=ON -DNABLAGFN_BUILD_TESTS=ON \
+        -DCMAKE_PREFIX_PATH="$prefix" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+      ninja -C "$BUILD" -k 0 -j"$(nproc)" bench_sampling bench_profile test_sampling_gpu >"$OUT/build.log" 2>&1
+      grep -E 'error|FAILED' "$OUT/build.log" | head -30
+      tail -3 "$OUT/build.log"
+      ;;
+    test)
+      "./$BUILD/tests/test_sampling_gpu" 2>&1 | tee "$OUT/test.txt" | grep -E '^\[ +(OK|FAILED|PASSED) ' ;;
+    bench)
+      "./$BUILD/bench/bench_sampling" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.txt" ;;
+    python)
+      timeout 240 python3 bench/python_reference.py --profile ${PY_ARGS:-} 2>&1 | tee "$OUT/python.txt" | grep -v '^bench=profile_python ' ;;
+    profile)
+      for flags in "--merge-lora" "--merge-lora --channels-last"; do
+        "./$BUILD/bench/bench_profile" $flags 2>&1 >>"$OUT/profile.txt"
+      done
+      grep -A12 profile_total "$OUT/profile.txt" | cut -c1-220 ;;
+    *)
+      echo "unknown stage $stage"; exit 2 ;;
+  esac
+done

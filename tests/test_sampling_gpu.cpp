@@ -1,0 +1,162 @@
+// The CUDA sampling fast paths against the plain chain (sample_final, algorithms/trajectory.cpp): the
+// CUDA-graph sampler (algorithms/graph_sampler.h), channels-last weights and merged LoRA
+// (models/cuda_sampling.h). A tiny SD-1.5-shaped UNet with random weights, LoRA with random B, 10 DDIM-η=1
+// steps, CFG 5; both sides use the same seed, hence the same step noise. Label gpu: needs a CUDA device.
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "algorithms/graph_sampler.h"
+#include "algorithms/problem.h"
+#include "algorithms/trajectory.h"
+#include "models/cuda_sampling.h"
+#include "models/pipeline_parts.h"
+#include "models/sd_denoiser.h"
+#include "models/unet2d_condition.h"
+#include "schedulers/scheduler.h"
+#include "test_util.h"
+
+#if !NABLAGFN_WITH_CUDA
+#error "test_sampling_gpu needs NABLAGFN_WITH_CUDA (a CUDA libtorch)"
+#endif
+
+using namespace nablagfn;
+
+namespace {
+
+class FixedHiddenStates : public PromptEncoder {
+ public:
+  explicit FixedHiddenStates(at::Tensor h) : h_(std::move(h)) {}
+  at::Tensor encode(const std::vector<std::string>&) override { return h_; }
+
+ private:
+  at::Tensor h_;
+};
+
+struct TinySD {
+  explicit TinySD(at::ScalarType dtype) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    const c10::Device cuda(c10::kCUDA, 0);
+    UNetConfig c;
+    c.block_out_channels = {16, 32, 32, 32};
+    c.norm_num_groups = 8;
+    c.cross_attention_dim = {16, 16, 16, 16};
+    c.sample_size = 8;
+    torch::manual_seed(0);
+    UNet2DConditionModel unet(c);
+    unet->to(cuda, dtype);
+    unet->eval();
+    LoRAConfig lora;
+    lora.rank = 4;
+    lora.alpha = 4.0;
+    denoiser = std::make_shared<SDDenoiser>(unet, lora);
+    randomize_lora(0.05);
+    auto opts = torch::TensorOptions().dtype(dtype).device(cuda);
+    cond = torch::randn({3, 5, 16}, opts);
+    x0 = torch::randn({3, 4, 8, 8}, opts);
+    problem.denoiser = denoiser;
+    problem.scheduler = std::make_shared<DDIMScheduler>(NoiseSchedule(), 10, 1.0, 1);
+    problem.text = std::make_shared<FixedHiddenStates>(cond);
+    problem.uncond_context = torch::randn({1, 5, 16}, opts);
+    problem.guidance_scale = 5.0;
+    problem.latent_shape = {4, 8, 8};
+    problem.device = cuda;
+    problem.latent_dtype = dtype;
+  }
+
+  // LoRA B ~ N(0, std²) in place (as an optimizer step changes it).
+  void randomize_lora(double std) {
+    torch::NoGradGuard no_grad;
+    for (auto& kv : denoiser->lora().named_parameters()) {
+      if (kv.first.find("lora_B") != std::string::npos) kv.second.normal_(0.0, std);
+    }
+  }
+
+  at::Generator seeded(uint64_t seed) {
+    at::Generator gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, 0));
+    gen.set_current_seed(seed);
+    return gen;
+  }
+
+  at::Tensor plain(uint64_t seed) { return sample_final(problem, x0, prompts, seeded(seed)); }
+
+  std::unique_ptr<CudaGraphSampler> graph(const at::Tensor& x_like, const CudaGraphSamplerOptions& o) {
+    return std::make_unique<CudaGraphSampler>(*denoiser, *problem.scheduler, x_like, problem.conditioning(cond),
+                                              Adapter::On, o);
+  }
+
+  std::shared_ptr<SDDenoiser> denoiser;
+  Problem problem;
+  at::Tensor cond, x0;
+  std::vector<std::string> prompts = {"a", "b", "c"};
+};
+
+}  // namespace
+
+TEST(SamplingGpu, GraphSamplerMatchesPlainChainFp32) {
+  TinySD sd(at::kFloat);
+  const at::Tensor expected = sd.plain(7);
+  CudaGraphSamplerOptions o;
+  o.store_states = false;
+  auto sampler = sd.graph(sd.x0, o);
+  const at::Tensor got = sampler->sample(sd.x0, sd.cond, sd.seeded(7)).x;
+  EXPECT_CLOSE(got, expected, 1e-5);
+  // A second call with another seed reuses the graph and follows the new noise.
+  EXPECT_CLOSE(sampler->sample(sd.x0, sd.cond, sd.seeded(8)).x, sd.plain(8), 1e-5);
+  EXPECT_GT(test::rel_err(sd.plain(8), expected), 1e-2);
+}
+
+TEST(SamplingGpu, GraphSamplerStoresEveryStateAndEps) {
+  TinySD sd(at::kFloat);
+  CudaGraphSamplerOptions o;
+  o.store_eps = true;
+  auto sampler = sd.graph(sd.x0, o);
+  const GraphSamples s = sampler->sample(sd.x0, sd.cond, sd.seeded(3));
+  const int K = sd.problem.scheduler->n_steps();
+  ASSERT_EQ(s.x.sizes(), (std::vector<int64_t>{3, K + 1, 4, 8, 8}));
+  ASSERT_EQ(s.eps.sizes(), (std::vector<int64_t>{3, K, 4, 8, 8}));
+  EXPECT_TRUE(at::equal(s.x.select(1, 0), sd.x0));
+  EXPECT_CLOSE(s.x.select(1, K), sd.plain(3), 1e-5);
+  // ε of the last step, recomputed eagerly from the stored state it was applied to.
+  torch::NoGradGuard no_grad;
+  const at::Tensor t = at::full({3}, sd.problem.scheduler->timestep(K - 1), sd.x0.options().dtype(at::kLong));
+  const at::Tensor eps = guided_eps(*sd.denoiser, s.x.select(1, K - 1), t, sd.problem.conditioning(sd.cond), Adapter::On);
+  EXPECT_CLOSE(s.eps.select(1, K - 1), eps, 1e-5);
+}
+
+TEST(SamplingGpu, ChannelsLastMergedLoRAGraphMatchesPlainChainFp32) {
+  TinySD sd(at::kFloat);
+  const at::Tensor expected = sd.plain(11);
+  to_channels_last(*sd.denoiser->unet());
+  const at::Tensor x_cl = sd.x0.contiguous(at::MemoryFormat::ChannelsLast);
+  EXPECT_CLOSE(sample_final(sd.problem, x_cl, sd.prompts, sd.seeded(11)), expected, 1e-4);
+  CudaGraphSamplerOptions o;
+  o.store_states = false;
+  o.merge_lora = true;
+  auto sampler = sd.graph(x_cl, o);
+  EXPECT_CLOSE(sampler->sample(x_cl, sd.cond, sd.seeded(11)).x, expected, 1e-4);
+}
+
+TEST(SamplingGpu, MergedLoRAGraphSeesAdapterUpdates) {
+  TinySD sd(at::kFloat);
+  CudaGraphSamplerOptions o;
+  o.store_states = false;
+  o.merge_lora = true;
+  auto sampler = sd.graph(sd.x0, o);
+  const at::Tensor before = sampler->sample(sd.x0, sd.cond, sd.seeded(5)).x;
+  sd.randomize_lora(0.2);  // in place, as AdamW updates the adapter between sampling phases
+  const at::Tensor after = sampler->sample(sd.x0, sd.cond, sd.seeded(5)).x;
+  EXPECT_CLOSE(after, sd.plain(5), 1e-4);
+  EXPECT_GT(test::rel_err(after, before), 1e-3);
+}
+
+TEST(SamplingGpu, GraphSamplerMatchesPlainChainBf16) {
+  TinySD sd(at::kBFloat16);
+  const at::Tensor expected = sd.plain(9);
+  CudaGraphSamplerOptions o;
+  o.store_states = false;
+  auto sampler = sd.graph(sd.x0, o);
+  EXPECT_CLOSE(sampler->sample(sd.x0, sd.cond, sd.seeded(9)).x, expected, 1e-2);
+}
