@@ -33,6 +33,9 @@ struct Problem {
   at::ScalarType latent_dtype = at::kFloat;  // dtype the denoiser consumes
   // Builds a flow network g_phi for this problem (residual ∇-DB); null when the problem has none.
   std::function<std::shared_ptr<FlowNet>()> make_flow_net;
+  // Builds a scalar log-flow network F_psi(x, τ, c) (DAG-DB, residual DB): a FlowNet whose output is
+  // [B, 1], one log-flow value per sample; null when the problem has none.
+  std::function<std::shared_ptr<FlowNet>()> make_scalar_flow_net;
 
   // Conditioning of the given prompts' hidden states (cond [B, L, D]) with this problem's CFG setting.
   Conditioning conditioning(const at::Tensor& cond) const { return Conditioning{cond, uncond_context, guidance_scale}; }

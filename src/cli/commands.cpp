@@ -5,6 +5,8 @@ namespace nablagfn::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"config", run_config},
+      {"train", run_train},
+      {"sample", run_sample},
   };
   return list;
 }

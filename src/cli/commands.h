@@ -14,5 +14,7 @@ struct Command {
 const std::vector<Command>& commands();
 
 int run_config(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+int run_sample(const std::vector<std::string>& args);
 
 }  // namespace nablagfn::cli

@@ -152,7 +152,7 @@ struct AlgorithmConfig {
     v("prior_strength", prior_strength, "eta: multiplies the pretrained scores and the policy's reverse score (spec §3.6)");
     v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes");
     v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)");
-    v("gamma_mode", gamma_mode, "squared (gamma = alpha_bar) or sqrt (gamma = sqrt(alpha_bar)): weight of the predicted-reward gradient");
+    v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
     v("no_flow", no_flow, "drop the flow network g_phi (forward loss only; forces reverse_loss_scale = 0)");
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");

@@ -4,6 +4,7 @@
 //  - fused attention: at::scaled_dot_product_attention exists from 2.0; 1.13 has only a private variant.
 //  - autocast: 2.4 replaced the per-device setters with set_autocast_enabled(device_type, ...).
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #if TORCH_VERSION_MAJOR >= 2

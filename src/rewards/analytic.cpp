@@ -13,11 +13,12 @@ at::Tensor as_row(const std::vector<double>& v, const at::Tensor& x, const char*
 }  // namespace
 
 at::Tensor LinearReward::score(const at::Tensor& x, const std::vector<std::string>&) {
-  return (x * as_row(coef_, x, "linear")).sum(1).to(at::kFloat);  // [B, D] -> [B]
+  return (x * as_row(coef_, x, "linear")).sum(1).to(at::promote_types(x.scalar_type(), at::kFloat));  // [B, D] -> [B]
 }
 
 at::Tensor QuadraticReward::score(const at::Tensor& x, const std::vector<std::string>&) {
-  return (-(x - as_row(center_, x, "quadratic")).pow(2).sum(1) / scale_).to(at::kFloat);  // [B, D] -> [B]
+  at::Tensor r = -(x - as_row(center_, x, "quadratic")).pow(2).sum(1) / scale_;  // [B, D] -> [B]
+  return r.to(at::promote_types(x.scalar_type(), at::kFloat));
 }
 
 }  // namespace nablagfn

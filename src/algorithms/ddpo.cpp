@@ -1,0 +1,72 @@
+#include "algorithms/ddpo.h"
+
+#include <ATen/ATen.h>
+
+#include "algorithms/baseline_utils.h"
+#include "algorithms/transition_sampling.h"
+#include "algorithms/transition_utils.h"
+#include "core/error.h"
+#include "schedulers/gaussian_policy.h"
+
+namespace nablagfn {
+
+DDPO::DDPO(Problem& problem, const Config& config)
+    : problem_(problem), config_(config), stats_(config.algorithm.ddpo_buffer_size, config.algorithm.ddpo_min_count) {
+  require_gaussian_steps(*problem.scheduler, "ddpo");
+  require(config.algorithm.ddpo_clip_range > 0 && config.algorithm.ddpo_adv_clip > 0,
+          "algorithm.ddpo_clip_range and algorithm.ddpo_adv_clip must be > 0", "DDPO uses 1e-4 and 5");
+}
+
+RolloutOptions DDPO::rollout_options() const {
+  RolloutOptions o;
+  o.store_log_prob = true;
+  return o;
+}
+
+void DDPO::begin_epoch(const TrajectoryBatch& buffer, const StepInfo&) {
+  at::Tensor r = buffer.reward.to(at::kCPU).to(at::kDouble).contiguous();  // [N]
+  std::vector<double> rewards(r.data_ptr<double>(), r.data_ptr<double>() + r.numel());
+  stats_.update(buffer.prompts, rewards);
+}
+
+LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
+  const Scheduler& S = *problem_.scheduler;
+  const AlgorithmConfig& a = config_.algorithm;
+  const double eps_clip = a.ddpo_clip_range;
+  // Advantages of this micro-batch's trajectories from the epoch's per-prompt statistics.
+  at::Tensor r = mb.reward.to(at::kCPU).to(at::kDouble);
+  at::Tensor adv = at::empty({mb.size()}, at::kDouble);
+  for (int64_t i = 0; i < mb.size(); ++i) adv[i] = stats_.advantage(mb.prompts[i], r[i].item<double>());
+  adv = adv.clamp(-a.ddpo_adv_clip, a.ddpo_adv_clip).to(at::kFloat).to(mb.x.device());  // [B]
+
+  at::Tensor idx = sample_transitions(mb.size(), S.n_steps(), config_.train.timestep_fraction,
+                                      config_.train.low_var_subsampling, info.gen);  // [B, J]
+  const int64_t J = idx.size(1);
+  Conditioning c = problem_.conditioning(mb.cond);
+  LossTerms sums;
+  for (int64_t j = 0; j < J; ++j) {
+    at::Tensor k = idx.select(1, j);  // [B]
+    TransitionRows tr = transition_rows(mb, k);
+    at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On);  // [B, S...]
+    at::Tensor log_prob = gaussian_log_prob(tr.x_next, mean, S.step_std(k, mean)).to(at::kFloat);  // [B]
+    at::Tensor log_ratio = log_prob - tr.log_prob;
+    at::Tensor ratio = at::exp(log_ratio);
+    // PPO-clip surrogate (DDPO train.py L520-531).
+    at::Tensor unclipped = -adv * ratio;
+    at::Tensor clipped = -adv * at::clamp(ratio, 1.0 - eps_clip, 1.0 + eps_clip);
+    at::Tensor loss = at::maximum(unclipped, clipped).mean();
+    const std::pair<const char*, double> named[] = {
+        {"loss", loss.item<double>()},
+        {"approx_kl", 0.5 * log_ratio.detach().pow(2).mean().item<double>()},
+        {"clipfrac", ((ratio.detach() - 1.0).abs() > eps_clip).to(at::kFloat).mean().item<double>()}};
+    for (const auto& [name, v] : named) {
+      check_finite_term(v, name, info, mb);
+      sums[name] += v / static_cast<double>(J);
+    }
+    (loss * (scale / static_cast<double>(J))).backward();
+  }
+  sums["advantage_abs"] = adv.abs().mean().item<double>();
+  return sums;
+}
+
+}  // namespace nablagfn

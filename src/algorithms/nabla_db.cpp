@@ -1,0 +1,170 @@
+#include "algorithms/nabla_db.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "algorithms/predicted_reward.h"
+#include "algorithms/transition_sampling.h"
+#include "algorithms/transition_utils.h"
+#include "core/error.h"
+#include "schedulers/gaussian_policy.h"
+
+namespace nablagfn {
+
+NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), config_(config) {
+  const AlgorithmConfig& a = config.algorithm;
+  settings_ = {a.beta, a.prior_strength, a.no_flow ? 0.0 : a.reverse_loss_scale, a.output_reg, a.gamma_mode,
+               config.model.flow_conditioning};
+  require(problem.reward->differentiable(), "nabla_db needs a differentiable reward, '" + problem.reward->name() + "' is not",
+          "use ddpo for non-differentiable rewards");
+  require(problem.scheduler->n_steps() > 0 && problem.scheduler->std_at(0) > 0,
+          "nabla_db needs a stochastic sampler (the policy must be Gaussian)", "set sample.eta > 0");
+  if (!a.no_flow) {
+    require(static_cast<bool>(problem.make_flow_net), "this problem has no flow network", "set algorithm.no_flow=true");
+    flow_ = problem.make_flow_net();
+  }
+}
+
+RolloutOptions NablaDB::rollout_options() const {
+  RolloutOptions o;
+  o.store_eps = settings_.lambda > 0;
+  return o;
+}
+
+std::vector<ParamGroup> NablaDB::extra_parameter_groups() {
+  if (!flow_) return {};
+  return {ParamGroup{"flow", flow_->parameters(), config_.train.lr_flow, config_.train.weight_decay_flow}};
+}
+
+at::Tensor NablaDB::flow_context(const TrajectoryBatch& mb) const {
+  if (!mb.cond.defined()) return at::Tensor();
+  const std::string& mode = settings_.flow_conditioning;
+  bool zero = mode == "zero" || (mode == "auto" && !problem_.reward->uses_prompt());
+  require(mode == "auto" || mode == "zero" || mode == "prompt", "unknown model.flow_conditioning '" + mode + "'",
+          "use auto, prompt or zero");
+  at::Tensor c = mb.cond.to(at::kFloat);
+  return zero ? at::zeros_like(c) : c;
+}
+
+NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, const std::vector<std::string>& prompts) {
+  Problem& P = problem_;
+  const Scheduler& S = *P.scheduler;
+  const int K = S.n_steps();
+  const NablaDBSettings& s = settings_;
+  const bool reverse = s.w_B > 0 && flow_ != nullptr;
+  const at::Device device = mb.x.device();
+  at::Tensor kc = k.to(at::kCPU).to(at::kLong);
+  at::Tensor k_next = kc + 1;
+  TransitionRows tr = transition_rows(mb, kc);
+  const at::ScalarType loss_dtype = tr.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor x = tr.x.detach().clone().set_requires_grad(reverse);  // [B, S...] leaf x_k
+  at::Tensor x_next = tr.x_next.detach();                              // [B, S...]
+  at::Tensor x_next_l = x_next.to(loss_dtype);
+  at::Tensor t = S.state_timesteps(kc).to(device);                    // [B]
+  at::Tensor t_next = S.state_timesteps(k_next).to(device);           // [B]
+  // The scores divide x' − μ by σ² (1/σ² ≈ 2345 at SD's last step), so μ and x' − μ are formed in float64:
+  // μ rounded to the latent dtype (|x|·2^-24 in fp32, |x|·2^-8 in bf16) would swamp S→_θ − η·S→_# there.
+  at::Tensor x_next_d = x_next.to(at::kDouble);                        // [B, S...]
+  at::Tensor x0_prev_d = tr.x0_prev.defined() ? tr.x0_prev.to(at::kDouble) : tr.x0_prev;
+  at::Tensor std = S.step_std(kc, x_next_d);                           // [B] float64
+  Conditioning c = P.conditioning(mb.cond);
+  NablaDBTerms out;
+
+  // (1) pretrained reference ε_# (adapter off): forward score, and the reverse score by a VJP.
+  {
+    at::AutoGradMode grad_mode(reverse);
+    at::Tensor eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
+    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
+    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
+    if (reverse) out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, /*retain_graph=*/false).to(loss_dtype);
+  }
+  // (2) policy ε_θ: the forward score keeps θ's graph; the reverse score is a constant (create_graph = false).
+  at::Tensor eps_pol = guided_eps(*P.denoiser, x, t, c, Adapter::On);
+  at::Tensor mean_pol = S.step_mean(kc, x.to(at::kDouble), eps_pol.to(at::kDouble), x0_prev_d);
+  out.score_fwd_policy = forward_score(x_next_d, mean_pol, std).to(loss_dtype);
+  if (reverse) out.score_rev_policy = reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
+  out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
+                         : at::zeros({}, x_next_l.options());
+  // (3) predicted-reward gradient at the next state, through the policy's x̂ (detached).
+  {
+    at::Tensor y = x_next.clone().set_requires_grad(true);
+    at::Tensor eps_next = policy_eps_at(P, y, k_next, c);
+    out.G_next = predicted_reward_grad(P, y, eps_next, k_next, prompts, s.beta, s.gamma_mode, false).to(loss_dtype);
+  }
+  // (4) the same at the current state, reusing ε_θ's graph.
+  if (reverse)
+    out.G_cur = predicted_reward_grad(P, x, eps_pol, kc, prompts, s.beta, s.gamma_mode, true).to(loss_dtype);
+  // (5) the learned residual flow score g_φ.
+  at::Tensor terminal = kc.eq(K - 1).to(loss_dtype).to(device);  // [B]
+  std::vector<int64_t> row_shape(x.dim(), 1);
+  row_shape[0] = x.size(0);
+  at::Tensor non_terminal = (1 - terminal).view(row_shape);
+  if (flow_) {
+    at::Tensor cg = flow_context(mb);
+    out.g_next = flow_->forward(x_next_l, t_next, cg);
+    if (reverse) out.g_cur = flow_->forward(x.detach().to(loss_dtype), t, cg);
+  }
+  // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
+  at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
+  if (flow_) resid_F = resid_F - non_terminal * out.g_next;
+  out.l_F = resid_F.pow(2).mean();
+  if (reverse) {
+    at::Tensor resid_B = s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur;
+    out.l_B = (non_terminal * resid_B).pow(2).mean();
+  } else {
+    out.l_B = at::zeros({}, x_next_l.options());
+  }
+  if (flow_) {
+    at::Tensor per_row = out.g_next.pow(2).flatten(1).mean(1);  // [B]
+    out.l_T = (terminal * per_row).sum() / (terminal.sum() + 1e-6);
+  } else {
+    out.l_T = at::zeros({}, x_next_l.options());
+  }
+  out.total = out.l_F + s.w_B * out.l_B + out.l_T + s.lambda * out.l_R;
+  return out;
+}
+
+LossTerms NablaDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
+  const int K = problem_.scheduler->n_steps();
+  at::Tensor idx = sample_transitions(mb.size(), K, config_.train.timestep_fraction, config_.train.low_var_subsampling,
+                                      info.gen);  // [B, J]
+  const int64_t J = idx.size(1);
+  std::vector<std::string> prompts = mb.prompts;
+  if (config_.algorithm.quirk_stale_prompts && !last_sampled_prompts_.empty())
+    for (size_t i = 0; i < prompts.size(); ++i) prompts[i] = last_sampled_prompts_[i % last_sampled_prompts_.size()];
+  LossTerms sums;
+  for (int64_t j = 0; j < J; ++j) {
+    NablaDBTerms t = terms(mb, idx.select(1, j), prompts);
+    const std::pair<const char*, at::Tensor*> named[] = {
+        {"l_F", &t.l_F}, {"l_B", &t.l_B}, {"l_T", &t.l_T}, {"l_R", &t.l_R}, {"loss", &t.total}};
+    for (const auto& [name, value] : named) {
+      double v = value->item<double>();
+      check_finite_term(v, name, info, mb);
+      sums[name] += v / static_cast<double>(J);
+    }
+    (t.total * (scale / static_cast<double>(J))).backward();
+  }
+  return sums;
+}
+
+void NablaDB::begin_epoch(const TrajectoryBatch& buffer, const StepInfo&) {
+  const size_t n = std::min<size_t>(buffer.prompts.size(), static_cast<size_t>(config_.sample.batch_size));
+  last_sampled_prompts_.assign(buffer.prompts.end() - n, buffer.prompts.end());
+}
+
+std::vector<std::pair<std::string, at::Tensor>> NablaDB::state() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (flow_)
+    for (auto& [name, t] : flow_->named_state()) out.emplace_back("flow." + name, t);
+  return out;
+}
+
+void NablaDB::load_state(const TensorMap& state) {
+  if (!flow_) return;
+  TensorMap flow_state;
+  for (const auto& [name, t] : state)
+    if (name.rfind("flow.", 0) == 0) flow_state[name.substr(5)] = t;
+  flow_->load_state(flow_state);
+}
+
+}  // namespace nablagfn

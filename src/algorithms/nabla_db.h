@@ -1,0 +1,61 @@
+#pragma once
+// Residual ∇-DB, the ∇-GFlowNet objective (Liu et al., ICLR 2025; spec §3). Port of the loss of the
+// release's train_nablagfn.py (L576-L830) with its known bugs fixed (spec §9): each sample's reward
+// gradient uses its own prompt, seeds differ per rank, the optimizer steps once per update; the
+// `quirk_*` config switches restore the release's behaviour.
+//
+// Per trained transition k of a trajectory (x = x_k, x' = x_{k+1}), spec §3.4:
+//   ℓ_F = mean[(S→_θ − η·S→_# − g_φ(x') − G(x'))²]            (no g_φ on the terminal transition)
+//   ℓ_B = mean[(η·S←_θ − η·S←_# + g_φ(x) + G(x))²]            (non-terminal rows; S←_θ is a constant)
+//   ℓ_T = mean over terminal rows of mean(g_φ(x_K)²)
+//   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
+//   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
+#include <memory>
+
+#include "algorithms/algorithm.h"
+
+namespace nablagfn {
+
+// The loss terms of one batch of transitions, for the algorithm and for tests that check them one by one.
+struct NablaDBTerms {
+  at::Tensor total, l_F, l_B, l_T, l_R;  // scalars; total carries the graph to θ and φ
+  at::Tensor score_fwd_policy, score_fwd_ref, score_rev_policy, score_rev_ref;  // [B, S...] (rev: undefined if w_B = 0)
+  at::Tensor G_next, G_cur, g_next, g_cur;                                      // [B, S...] (undefined when unused)
+};
+
+struct NablaDBSettings {
+  double beta = 1e3;
+  double eta = 1.0;     // prior strength
+  double w_B = 1.0;     // reverse_loss_scale
+  double lambda = 1e3;  // output_reg
+  std::string gamma_mode = "squared";
+  std::string flow_conditioning = "auto";  // auto | prompt | zero
+};
+
+class NablaDB : public Algorithm {
+ public:
+  NablaDB(Problem& problem, const Config& config);
+  std::string name() const override { return "nabla_db"; }
+  RolloutOptions rollout_options() const override;
+  bool needs_reward_gradient() const override { return true; }
+  std::vector<ParamGroup> extra_parameter_groups() override;
+  void begin_epoch(const TrajectoryBatch& buffer, const StepInfo& info) override;
+  LossTerms accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) override;
+  std::vector<std::pair<std::string, at::Tensor>> state() override;
+  void load_state(const TensorMap& state) override;
+
+  // The terms for transitions k [B] of trajectories mb (no backward). prompts are the prompts the reward
+  // gradients use (mb.prompts unless quirk_stale_prompts).
+  NablaDBTerms terms(const TrajectoryBatch& mb, const at::Tensor& k, const std::vector<std::string>& prompts);
+  FlowNet* flow() { return flow_.get(); }
+
+ private:
+  at::Tensor flow_context(const TrajectoryBatch& mb) const;
+  Problem& problem_;
+  const Config& config_;
+  NablaDBSettings settings_;
+  std::shared_ptr<FlowNet> flow_;  // null with no_flow
+  std::vector<std::string> last_sampled_prompts_;
+};
+
+}  // namespace nablagfn

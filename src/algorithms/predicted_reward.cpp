@@ -1,0 +1,35 @@
+#include "algorithms/predicted_reward.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+namespace nablagfn {
+
+at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, const std::string& gamma_mode) {
+  at::Tensor ab = scheduler.state_alpha_bars(k);  // [B] float64
+  if (gamma_mode == "squared") return ab;
+  if (gamma_mode == "sqrt") return at::sqrt(ab);
+  return at::ones_like(ab);  // "none": the guess at full strength at every noise level
+}
+
+at::Tensor policy_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c) {
+  const int K = problem.scheduler->n_steps();
+  if (k.to(at::kCPU).eq(K).all().item<bool>()) return at::Tensor();
+  return guided_eps(*problem.denoiser, x, problem.scheduler->state_timesteps(k).to(x.device()), c, Adapter::On);
+}
+
+at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,
+                                 const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
+                                 bool retain_graph, at::Tensor* reward) {
+  TORCH_CHECK(x.requires_grad(), "predicted_reward_grad: x must require grad");
+  at::Tensor x0_hat = eps.defined() ? problem.scheduler->predict_x0(k, x, eps) : x;
+  at::Tensor r = problem.reward_of(x0_hat, prompts);  // [B] float32
+  auto grads = torch::autograd::grad({r.sum()}, {x}, {}, retain_graph, /*create_graph=*/false);
+  if (reward != nullptr) *reward = r.detach();
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  at::Tensor scale = (beta * flow_gamma(*problem.scheduler, k, gamma_mode)).to(at::kFloat).to(x.device()).view(shape);
+  return (grads[0].to(at::kFloat) * scale).detach();
+}
+
+}  // namespace nablagfn

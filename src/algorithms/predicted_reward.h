@@ -1,0 +1,29 @@
+#pragma once
+// The forward-looking ("guessed") part of the residual log-flow (spec §3.3):
+//   log F̃_guess(x) = β·γ(x)·r(x̂_θ(x)),   ∇ = β·γ(x)·∇_x r(x̂_θ(x)),
+// with x̂_θ(x) = (x − √(1−ᾱ)·ε^cfg_θ(x))/√ᾱ at x's own noise level (x itself for the final state) and
+// γ = ᾱ (gamma_mode "squared"), √ᾱ ("sqrt") or 1 ("none"). The gradient is a full chain rule through the reward,
+// the decoder, the x̂ formula and the policy's ε Jacobian, taken w.r.t. the state only.
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "algorithms/problem.h"
+
+namespace nablagfn {
+
+// γ per row for states at step indices k [B] (k = K is the final state): [B] float64 on k's device.
+at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, const std::string& gamma_mode);
+
+// β·γ·∇_x r(x̂(x)) for x [B, S...] a leaf that requires grad, at step indices k [B]. eps is the guided
+// policy ε at x carrying a graph to x, or undefined when every row is a final state (x̂ = x).
+// Returns a detached float32 tensor [B, S...]; the reward values [B] go to *reward when given.
+at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,
+                                 const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
+                                 bool retain_graph, at::Tensor* reward = nullptr);
+
+// Guided policy ε at states x (step indices k, conditioning c), or undefined when all rows are final states.
+at::Tensor policy_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c);
+
+}  // namespace nablagfn

@@ -1,0 +1,25 @@
+#pragma once
+// ReFL, ImageReward's reward feedback learning (Xu et al., NeurIPS 2023; spec §7.4). Port of the loss of
+// ImageReward `ImageReward/ReFL.py` (Trainer.train, L714-756): sample without gradient up to a random step
+// m of the last `refl_last_steps`, run ONE policy step at τ_m with gradient, take the step's x̂0 directly
+// and maximise its reward:  L = mean(relu(refl_target − r(x̂0))) · refl_loss_scale.
+// What changed: the states x_m come from the trainer's stored trajectories (sampled by the current policy,
+// so the same distribution as the reference's no-grad prefix); m is drawn per trajectory, not per batch;
+// the policy is the trainable part (LoRA / residual MLP) instead of the full UNet; no pretraining loss.
+#include "algorithms/algorithm.h"
+
+namespace nablagfn {
+
+class ReFL : public Algorithm {
+ public:
+  ReFL(Problem& problem, const Config& config);
+  std::string name() const override { return "refl"; }
+  bool needs_reward_gradient() const override { return true; }
+  LossTerms accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) override;
+
+ private:
+  Problem& problem_;
+  const Config& config_;
+};
+
+}  // namespace nablagfn

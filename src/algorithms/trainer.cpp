@@ -1,0 +1,147 @@
+#include "algorithms/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "algorithms/checkpoint.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "io/run_dir.h"
+#include "metrics/curves.h"
+
+namespace nablagfn {
+
+namespace {
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<ParamGroup>& groups, const TrainConfig& t) {
+  std::vector<torch::optim::OptimizerParamGroup> pgs;
+  for (const auto& g : groups) {
+    auto opts = std::make_unique<torch::optim::AdamWOptions>(g.lr);
+    opts->betas({t.adam_beta1, t.adam_beta2}).eps(t.adam_eps).weight_decay(g.weight_decay);
+    pgs.emplace_back(g.params, std::move(opts));
+  }
+  torch::optim::AdamWOptions defaults(t.lr);
+  return std::make_unique<torch::optim::AdamW>(pgs, defaults);
+}
+
+// Uniform prompts from the problem's prompt set.
+std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Generator gen) {
+  at::Tensor idx = at::randint(static_cast<int64_t>(problem.prompts.size()), {n}, gen, at::kLong);
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(problem.prompts[idx[i].item<int64_t>()]);
+  return out;
+}
+
+TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen) {
+  std::vector<TrajectoryBatch> parts;
+  for (int b = 0; b < config.sample.n_batches_per_epoch; ++b) {
+    const int64_t B = config.sample.batch_size;
+    std::vector<int64_t> shape{B};
+    shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
+    at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype)).to(problem.device);
+    parts.push_back(rollout(problem, x0, draw_prompts(problem, B, gen), gen, options));
+  }
+  return TrajectoryBatch::cat(parts);
+}
+}  // namespace
+
+TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
+                   Evaluator* evaluator) {
+  const TrainConfig& tc = config.train;
+  if (algorithm.needs_reward_gradient())
+    require(problem.reward->differentiable(),
+            "algorithm '" + algorithm.name() + "' needs reward gradients, but reward '" + problem.reward->name() +
+                "' is not differentiable",
+            "use algorithm.name=ddpo for non-differentiable rewards");
+  // Rank r draws from seed + r (spec §9 item 4); quirk_same_seed restores the release's shared seed.
+  const int rank = 0;
+  at::Generator gen = at::detail::createCPUGenerator(config.run.seed + (config.algorithm.quirk_same_seed ? 0 : rank));
+
+  std::vector<ParamGroup> groups{{"policy", problem.denoiser->trainable_parameters(), tc.lr, tc.weight_decay}};
+  for (auto& g : algorithm.extra_parameter_groups()) groups.push_back(g);
+  auto optimizer = make_optimizer(groups, tc);
+
+  CheckpointState state;
+  if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen))
+    NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
+
+  const int per_epoch = config.sample.batch_size * config.sample.n_batches_per_epoch;
+  const int per_update = tc.batch_size * tc.grad_accum_steps;
+  const int updates_per_epoch = per_epoch / per_update;
+  NABLAGFN_INFO("%s: %d trajectories/epoch, %d per update (%d x %d), %d updates/epoch, %d epochs, data lag %d",
+                algorithm.name().c_str(), per_epoch, per_update, tc.batch_size, tc.grad_accum_steps, updates_per_epoch,
+                tc.n_epochs, tc.data_lag);
+
+  MetricsLog metrics(run.path(RunDir::kMetricsFile));
+  const RolloutOptions rollout_opts = algorithm.rollout_options();
+  TrajectoryBatch lagged;
+  TrainSummary summary;
+  summary.updates = state.update;
+  // With a one-epoch lag the first sampled batch only fills the buffer (the release's epoch −1).
+  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, config, rollout_opts, gen);
+
+  ProgressBar bar("training", tc.n_epochs - (state.epoch + 1));
+  for (int epoch = state.epoch + 1; epoch < tc.n_epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen);
+    const double reward_mean = fresh.reward.mean().item<double>();
+    const double reward_std = fresh.reward.std().item<double>();
+    require(std::isfinite(reward_mean), "non-finite reward at epoch " + std::to_string(epoch),
+            "check the reward model and the sampler settings");
+    TrajectoryBatch data = tc.data_lag == 1 ? lagged : fresh;
+    if (tc.data_lag == 1) lagged = fresh;
+
+    StepInfo info{epoch, tc.n_epochs, summary.updates, gen};
+    algorithm.begin_epoch(data, info);
+    at::Tensor perm = at::randperm(data.size(), gen, at::kLong);
+    std::map<std::string, double> term_sums;
+    int n_micro = 0;
+    for (int u = 0; u < updates_per_epoch; ++u) {
+      optimizer->zero_grad();
+      for (int a = 0; a < tc.grad_accum_steps; ++a) {
+        at::Tensor idx = perm.slice(0, (u * tc.grad_accum_steps + a) * tc.batch_size,
+                                    (u * tc.grad_accum_steps + a + 1) * tc.batch_size);
+        info.update = summary.updates;
+        LossTerms terms = algorithm.accumulate(data.select(idx), info, 1.0 / tc.grad_accum_steps);
+        for (const auto& [k, v] : terms) term_sums[k] += v;
+        ++n_micro;
+      }
+      // Separate clipping per parameter group (policy, flow), as the release does.
+      if (tc.max_grad_norm > 0)
+        for (const auto& g : groups) torch::nn::utils::clip_grad_norm_(g.params, tc.max_grad_norm);
+      optimizer->step();
+      if (config.algorithm.quirk_double_step) optimizer->step();  // release bug §9 item 1
+      ++summary.updates;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    nlohmann::json record = {{"epoch", epoch}, {"updates", summary.updates}, {"reward_mean", reward_mean},
+                             {"reward_std", reward_std}, {"seconds", seconds}};
+    for (const auto& [k, v] : term_sums) record[k] = v / std::max(n_micro, 1);
+    const bool last = epoch + 1 == tc.n_epochs;
+    const bool eval_due = evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
+    if (eval_due)
+      for (const auto& [k, v] : evaluator->evaluate(problem, run, epoch, last)) {
+        record[k] = v;
+        if (last) summary.final_metrics[k] = v;
+      }
+    metrics.append(record);
+    if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
+    state = {epoch, summary.updates};
+    if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0))
+      save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen);
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "reward %.4g loss %.4g", reward_mean,
+                  record.contains("loss") ? record["loss"].get<double>() : 0.0);
+    bar.update(1, extra);
+    summary.epochs_done = epoch + 1;
+  }
+  bar.finish();
+  return summary;
+}
+
+}  // namespace nablagfn

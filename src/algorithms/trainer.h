@@ -1,0 +1,36 @@
+#pragma once
+// The training loop of DESIGN.md "Data flow of one epoch" (spec §3.8): sample → reward → (lagged) buffer →
+// micro-batches → algorithm loss → optimizer step → metrics → evaluation → checkpoint. Everything
+// algorithm-specific is behind Algorithm, everything problem-specific behind Problem and Evaluator.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "algorithms/algorithm.h"
+#include "algorithms/problem.h"
+#include "config/config.h"
+#include "io/run_dir.h"
+
+namespace nablagfn {
+
+// Problem-specific evaluation (toy: mode masses and total variation; SD: reward, diversity, prior drift).
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  // Metrics of the current policy; may write pictures under run (samples/, plots/). final is true once,
+  // after the last epoch, where the evaluator also writes final_samples.safetensors and summary plots.
+  virtual std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) = 0;
+};
+
+struct TrainSummary {
+  int epochs_done = 0;
+  int updates = 0;
+  std::map<std::string, double> final_metrics;
+};
+
+// Trains problem's policy with algorithm under config, writing into run. Resumes from the latest
+// checkpoint in run when run.resumed().
+TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
+                   Evaluator* evaluator);
+
+}  // namespace nablagfn

@@ -1,0 +1,36 @@
+#include "algorithms/transition_utils.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace nablagfn {
+
+TransitionRows transition_rows(const TrajectoryBatch& mb, const at::Tensor& k) {
+  at::Tensor kc = k.to(at::kCPU).to(at::kLong);
+  at::Tensor rows = at::arange(mb.size(), at::kLong);
+  auto pick = [&](const at::Tensor& all, const at::Tensor& step) {
+    if (!all.defined()) return at::Tensor();
+    const at::Device d = all.device();
+    return all.index({rows.to(d), step.to(d)});  // [B, K(+1), S...] -> [B, S...]
+  };
+  TransitionRows out;
+  out.x = pick(mb.x, kc);
+  out.x_next = pick(mb.x, kc + 1);
+  out.eps_old = pick(mb.eps_old, kc);
+  out.x0_prev = pick(mb.x0_prev, kc);
+  out.log_prob = pick(mb.log_prob, kc);
+  return out;
+}
+
+void check_finite_term(double v, const std::string& term, const StepInfo& info, const TrajectoryBatch& mb) {
+  if (std::isfinite(v)) return;
+  std::string prompt = mb.prompts.empty() ? "" : mb.prompts.front();
+  throw Error("non-finite loss term " + term + " (" + std::to_string(v) + ") at epoch " + std::to_string(info.epoch) +
+                  ", update " + std::to_string(info.update) + (prompt.empty() ? "" : ", prompt '" + prompt + "'"),
+              "lower train.lr, raise algorithm.output_reg, or lower algorithm.beta");
+}
+
+}  // namespace nablagfn

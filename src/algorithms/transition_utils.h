@@ -1,0 +1,26 @@
+#pragma once
+// Gathering one transition per trajectory out of a TrajectoryBatch, and the finite-loss check every
+// algorithm runs on its terms.
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "algorithms/algorithm.h"
+
+namespace nablagfn {
+
+struct TransitionRows {
+  at::Tensor x;        // [B, S...] x_{k_b}
+  at::Tensor x_next;   // [B, S...] x_{k_b + 1}
+  at::Tensor eps_old;  // [B, S...] stored ε at step k_b (undefined if not stored)
+  at::Tensor x0_prev;  // [B, S...] stored previous x̂0 (second-order samplers), else undefined
+  at::Tensor log_prob; // [B] stored log-prob of step k_b (undefined if not stored)
+};
+
+// k [B] int64 (CPU) step index per trajectory.
+TransitionRows transition_rows(const TrajectoryBatch& mb, const at::Tensor& k);
+
+// Throws Error naming the term, the epoch and the first prompt of the micro-batch when v is not finite.
+void check_finite_term(double v, const std::string& term, const StepInfo& info, const TrajectoryBatch& mb);
+
+}  // namespace nablagfn

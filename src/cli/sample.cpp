@@ -1,0 +1,165 @@
+// nablagfn sample --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--guidance W] [--seed S]
+//                 [--scheduler ddim|dpmpp-sde] [--eta E] [--device D] [--dtype T] --out grid.png
+// Draws N images of one prompt from a diffusers Stable Diffusion folder (problems/stable_diffusion.h),
+// optionally with a LoRA (peft or diffusers layout; its rank and alpha are read from the file), and writes
+// them as one PNG grid. Every user-facing failure (missing folder part, bad dtype, mismatched LoRA) is a
+// nablagfn::Error that main.cpp prints as one line.
+#include <CLI/CLI.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "algorithms/trajectory.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "io/atomic_file.h"
+#include "io/image_tensor.h"
+#include "io/safetensors.h"
+#include "problems/stable_diffusion.h"
+
+namespace nablagfn::cli {
+
+namespace sample_cli_detail {
+
+// Rank (from the first A / down matrix) and alpha (peft adapter_config.json or the diffusers metadata;
+// else alpha = rank, diffusers' scale 1 for files without alphas) of a LoRA file or directory.
+void read_lora_shape(const std::string& path, ModelConfig& model) {
+  namespace fs = std::filesystem;
+  std::string file = path, peft_config;
+  if (fs::is_directory(path)) {
+    for (const char* name : {"adapter_model.safetensors", "pytorch_lora_weights.safetensors"})
+      if (fs::exists(fs::path(path) / name)) {
+        file = (fs::path(path) / name).string();
+        break;
+      }
+    if (fs::exists(fs::path(path) / "adapter_config.json")) peft_config = (fs::path(path) / "adapter_config.json").string();
+  }
+  require(fs::is_regular_file(file), "LoRA '" + path + "' is not a .safetensors file or a LoRA directory",
+          "pass pytorch_lora_weights.safetensors, adapter_model.safetensors or the folder holding them");
+  SafeTensors st(file);
+  int64_t rank = 0;
+  for (const auto& name : st.names())
+    if (name.find(".lora_A.") != std::string::npos || name.find(".lora.down.") != std::string::npos) {
+      rank = st.at(name).shape.at(0);
+      break;
+    }
+  require(rank > 0, "'" + file + "' holds no LoRA matrices",
+          "expected keys like <module>.lora_A.weight (peft) or unet.<module>.lora.down.weight (diffusers)");
+  double alpha = static_cast<double>(rank);
+  auto meta = st.metadata().find("lora_adapter_metadata");
+  if (meta != st.metadata().end()) {
+    nlohmann::json j = nlohmann::json::parse(meta->second, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("unet.lora_alpha")) alpha = j.at("unet.lora_alpha").get<double>();
+  }
+  if (!peft_config.empty()) {
+    nlohmann::json j = nlohmann::json::parse(read_file(peft_config), nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("lora_alpha")) alpha = j.at("lora_alpha").get<double>();
+  }
+  model.lora_rank = static_cast<int>(rank);
+  model.lora_alpha = alpha;
+}
+
+// Forwards to the sampling policy and advances a progress bar once per denoiser call (one per sampler
+// step: classifier-free guidance batches both branches into one call).
+class ProgressDenoiser : public Denoiser {
+ public:
+  ProgressDenoiser(std::shared_ptr<Denoiser> inner, ProgressBar& bar) : inner_(std::move(inner)), bar_(bar) {}
+  at::Tensor eps(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, Adapter adapter) override {
+    at::Tensor e = inner_->eps(x, t, context, adapter);
+    bar_.update();
+    return e;
+  }
+  std::vector<at::Tensor> trainable_parameters() override { return inner_->trainable_parameters(); }
+  std::vector<std::pair<std::string, at::Tensor>> trainable_state() override { return inner_->trainable_state(); }
+  void load_trainable_state(const TensorMap& state) override { inner_->load_trainable_state(state); }
+
+ private:
+  std::shared_ptr<Denoiser> inner_;
+  ProgressBar& bar_;
+};
+
+}  // namespace sample_cli_detail
+
+int run_sample(const std::vector<std::string>& args) {
+  CLI::App app("sample images from a diffusers Stable Diffusion folder", "nablagfn sample");
+  std::string model, lora, prompt, scheduler = "ddim", device = "auto", dtype = "auto", out;
+  int n = 4, steps = 50, batch = 8;
+  double guidance = 7.5, eta = 1.0;
+  int64_t seed = 0;
+  app.add_option("--model", model, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+      ->required();
+  app.add_option("--lora", lora, "LoRA weights: a peft or diffusers .safetensors file, or its folder");
+  app.add_option("--prompt", prompt, "the text prompt")->required();
+  app.add_option("--n", n, "number of images");
+  app.add_option("--steps", steps, "sampler steps");
+  app.add_option("--guidance", guidance, "classifier-free guidance scale (1 = no guidance)");
+  app.add_option("--seed", seed, "seed of the initial and step noise");
+  app.add_option("--scheduler", scheduler, "ddim, ddpm, dpmpp-sde or dpmpp-2m-sde");
+  app.add_option("--eta", eta, "DDIM stochasticity (0 = deterministic DDIM, 1 = DDPM-like)");
+  app.add_option("--batch", batch, "images per sampling batch");
+  app.add_option("--device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
+  app.add_option("--dtype", dtype, "auto (bfloat16 on CUDA, float32 on the CPU), float32, bfloat16 or float16");
+  app.add_option("--out", out, "output PNG grid")->required();
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  require(n >= 1 && steps >= 1 && batch >= 1, "--n, --steps and --batch must be >= 1", "for example --n 4 --steps 50");
+  init_threads();
+
+  Config config;
+  config.model.kind = "sd";
+  config.model.path = model;
+  config.run.device = device;
+  const c10::Device dev = parse_device(device);
+  config.model.dtype = dtype == "auto" ? (dev.is_cuda() ? "bfloat16" : "float32") : dtype;
+  for (char& c : scheduler)
+    if (c == '-') c = '_';
+  config.sample.scheduler = scheduler;
+  config.sample.n_steps = steps;
+  config.sample.eta = eta;
+  config.sample.guidance_scale = guidance;
+  config.sample.prompts = prompt;
+  if (!lora.empty()) sample_cli_detail::read_lora_shape(lora, config.model);
+  StableDiffusion sd = make_sd_pipeline(config);
+  if (!lora.empty()) sd.denoiser->lora().load(lora);
+
+  Problem& problem = sd.problem;
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
+  at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(static_cast<uint64_t>(seed)),
+                                at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
+  at::Generator gen = make_noise_generator(problem.device, static_cast<uint64_t>(seed) + 1);
+  const int64_t n_batches = (n + batch - 1) / batch;
+  ProgressBar bar("sampling", n_batches * problem.scheduler->n_steps());
+  problem.denoiser = std::make_shared<sample_cli_detail::ProgressDenoiser>(sd.denoiser, bar);
+  std::vector<at::Tensor> images;
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t e = std::min<int64_t>(n, b + batch);
+    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device),
+                                std::vector<std::string>(e - b, prompt), gen);  // [b, C, h, w]
+    at::NoGradGuard no_grad;
+    images.push_back(problem.decoder->decode(z).cpu());  // [b, 3, H, W] in [0, 1]
+  }
+  bar.finish();
+  at::Tensor all = at::cat(images);  // [n, 3, H, W]
+  const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const std::filesystem::path out_path(out);
+  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
+  write_png(out, make_grid(all, n_cols));
+  std::printf("wrote %s: %d images of %lldx%lld\n", out.c_str(), n, static_cast<long long>(all.size(3)),
+              static_cast<long long>(all.size(2)));
+  return 0;
+}
+
+}  // namespace nablagfn::cli

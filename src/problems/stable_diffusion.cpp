@@ -1,0 +1,281 @@
+// Stable Diffusion problem, evaluator and bundle: see stable_diffusion.h.
+// Legend: B batch, C latent channels, h/w latent size, L/D context tokens / width.
+#include "problems/stable_diffusion.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "io/atomic_file.h"
+#include "io/image_tensor.h"
+#include "io/tensor_io.h"
+#include "models/attention.h"
+#include "models/clip_prompt_encoder.h"
+#include "models/unet_flow_net.h"
+#include "models/vae_decoder.h"
+#include "rewards/registry.h"
+#include "schedulers/factory.h"
+
+namespace nablagfn {
+
+namespace sd_problem_detail {
+
+const char* const kFolderHint =
+    "a diffusers Stable Diffusion folder holds model_index.json, unet/, vae/, text_encoder/, tokenizer/ and "
+    "scheduler/ with safetensors weights (.fp16.safetensors accepted for unet/ and vae/); convert .bin weights "
+    "once with safetensors.torch.save_file";
+
+// The release's simple_animals prompt set (ddpo-pytorch assets/simple_animals.txt, spec §5.4).
+const std::vector<std::string> kSimpleAnimals = {
+    "cat",    "dog",      "horse",    "monkey",  "rabbit",    "zebra",   "spider", "bird",   "sheep",
+    "deer",   "cow",      "goat",     "lion",    "tiger",     "bear",    "raccoon", "fox",   "wolf",
+    "lizard", "beetle",   "ant",      "butterfly", "fish",    "shark",   "whale",  "dolphin", "squirrel",
+    "mouse",  "rat",      "snake",    "turtle",  "frog",      "chicken", "duck",   "goose",  "bee",
+    "pig",    "turkey",   "fly",      "llama",   "camel",     "bat",     "gorilla", "hedgehog", "kangaroo"};
+
+// The first of names that exists in dir, or "" when none does.
+std::string first_existing(const std::filesystem::path& dir, const std::vector<std::string>& names) {
+  for (const auto& n : names)
+    if (std::filesystem::exists(dir / n)) return (dir / n).string();
+  return "";
+}
+
+const std::vector<std::string> kWeightNames = {"diffusion_pytorch_model.safetensors",
+                                               "diffusion_pytorch_model.fp16.safetensors"};
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  const size_t b = s.find_first_not_of(ws);
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+// The VAE of folder/vae in dtype on device, its mid-block attention fused when backend says so.
+AutoencoderKL load_sd_vae(const std::string& folder, AttentionBackend backend) {
+  const std::filesystem::path dir = std::filesystem::path(folder) / "vae";
+  VAEConfig config = load_vae_config((dir / "config.json").string());
+  config.fused_attention = backend == AttentionBackend::Fused;
+  AutoencoderKL vae(config);
+  const std::string weights = first_existing(dir, kWeightNames);
+  vae->load(load_safetensors(weights), weights);
+  return vae;
+}
+
+// Flow-UNet options for this problem: the configured widths; GroupNorm 32 (diffusers' default) where
+// every width allows it, else the base UNet's group count (tiny test models).
+UNetFlowNetOptions flow_options(const ModelConfig& m, const UNetConfig& base, int64_t text_width) {
+  require(!m.flow_block_out_channels.empty() && m.flow_layers_per_block >= 1,
+          "model.flow_block_out_channels must be non-empty and model.flow_layers_per_block >= 1",
+          "the release's flow UNet is [64, 128, 256, 256] with 1 layer per block");
+  UNetFlowNetOptions o;
+  o.block_out_channels.assign(m.flow_block_out_channels.begin(), m.flow_block_out_channels.end());
+  o.layers_per_block = m.flow_layers_per_block;
+  o.cross_attention_dim = text_width;
+  o.channels = base.in_channels;
+  bool all32 = true;
+  for (int64_t c : o.block_out_channels) all32 = all32 && c % 32 == 0;
+  o.norm_num_groups = all32 ? 32 : base.norm_num_groups;
+  for (int64_t c : o.block_out_channels)
+    require(c > 0 && c % o.norm_num_groups == 0 && c % o.heads == 0,
+            "model.flow_block_out_channels: width " + std::to_string(c) + " is not a multiple of the " +
+                std::to_string(o.norm_num_groups) + " GroupNorm groups and " + std::to_string(o.heads) + " heads",
+            "use multiples of 32, e.g. [64, 128, 256, 256]");
+  return o;
+}
+
+}  // namespace sd_problem_detail
+
+void check_diffusers_folder(const std::string& path) {
+  namespace fs = std::filesystem;
+  using sd_problem_detail::kFolderHint;
+  require(!path.empty(), "model.path is empty", "set model.path (--model for sample) to a diffusers Stable Diffusion folder");
+  require(fs::is_directory(path), "model folder '" + path + "' does not exist", kFolderHint);
+  const fs::path dir(path);
+  std::vector<std::string> missing;
+  auto need = [&](const std::string& rel) {
+    if (!fs::exists(dir / rel)) missing.push_back(rel);
+  };
+  need("model_index.json");
+  need("unet/config.json");
+  if (sd_problem_detail::first_existing(dir / "unet", sd_problem_detail::kWeightNames).empty())
+    missing.push_back("unet/diffusion_pytorch_model.safetensors");
+  need("vae/config.json");
+  if (sd_problem_detail::first_existing(dir / "vae", sd_problem_detail::kWeightNames).empty())
+    missing.push_back("vae/diffusion_pytorch_model.safetensors");
+  need("text_encoder/config.json");
+  need("text_encoder/model.safetensors");
+  need("tokenizer/vocab.json");
+  need("tokenizer/merges.txt");
+  need("scheduler/scheduler_config.json");
+  if (!missing.empty())
+    throw Error("model folder '" + path + "' lacks " + join(missing, ", "), kFolderHint);
+}
+
+at::ScalarType parse_model_dtype(const std::string& name, c10::Device device) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") {
+    require(device.is_cuda(), "model.dtype float16 needs a CUDA device (the CPU kernels lack half precision)",
+            "use bfloat16 or float32 on the CPU");
+    return at::kHalf;
+  }
+  throw Error("unknown model dtype '" + name + "'", "use float32, bfloat16 or float16");
+}
+
+std::vector<std::string> load_prompt_set(const std::string& spec) {
+  namespace fs = std::filesystem;
+  require(!sd_problem_detail::trim(spec).empty(), "sample.prompts is empty",
+          "use simple_animals, a .txt file (one prompt per line) or a literal prompt");
+  if (spec == "simple_animals") return sd_problem_detail::kSimpleAnimals;
+  if (spec.size() > 4 && spec.compare(spec.size() - 4, 4, ".txt") == 0) {
+    require(fs::exists(spec), "prompt file '" + spec + "' does not exist",
+            "sample.prompts names a .txt file with one prompt per line, or is a prompt itself");
+    std::vector<std::string> prompts;
+    std::istringstream lines(read_file(spec));
+    for (std::string line; std::getline(lines, line);) {
+      std::string p = sd_problem_detail::trim(line);
+      if (!p.empty()) prompts.push_back(p);
+    }
+    require(!prompts.empty(), "prompt file '" + spec + "' holds no prompts", "write one prompt per line");
+    return prompts;
+  }
+  return {spec};
+}
+
+StableDiffusion make_sd_pipeline(const Config& config) {
+  const ModelConfig& m = config.model;
+  require(m.kind == "sd", "model.kind is '" + m.kind + "', not sd", "set model.kind=sd for a diffusers folder");
+  check_diffusers_folder(m.path);
+  const c10::Device device = parse_device(config.run.device);
+  const at::ScalarType dtype = parse_model_dtype(m.dtype, device);
+  const AttentionBackend backend = parse_attention_backend(m.attention);
+  LoRAConfig lora;
+  require(m.lora_rank >= 1 && m.lora_alpha > 0, "model.lora_rank must be >= 1 and model.lora_alpha > 0",
+          "the release uses rank 8, alpha 8");
+  lora.rank = m.lora_rank;
+  lora.alpha = m.lora_alpha;
+  lora.init = parse_lora_init(m.lora_init);
+
+  UNet2DConditionModel unet = load_unet(m.path, dtype, device);
+  set_attention_backend(*unet, backend);
+  const UNetConfig unet_config = unet->config();
+  StableDiffusion sd;
+  sd.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);
+  Problem& p = sd.problem;
+  p.denoiser = sd.denoiser;
+  p.device = device;
+  p.latent_dtype = dtype;
+  auto text = std::make_shared<CLIPPromptEncoder>(CLIPPromptEncoder::from_folder(m.path, device, dtype));
+  p.text = text;
+  p.uncond_context = text->encode({""});  // [1, L, D]
+  const int64_t D = p.uncond_context.size(2);
+  require(unet_config.cross_attention_dim[0] == D,
+          "the text encoder of '" + m.path + "' gives " + std::to_string(D) + "-wide hidden states but the UNet's "
+              "cross-attention takes " + std::to_string(unet_config.cross_attention_dim[0]),
+          "the folder mixes parts of different models (SD-1.x: 768, SD-2.x: 1024)");
+  AutoencoderKL vae = sd_problem_detail::load_sd_vae(m.path, backend);
+  require(vae->config().latent_channels == unet_config.in_channels,
+          "the VAE of '" + m.path + "' has " + std::to_string(vae->config().latent_channels) +
+              " latent channels but the UNet takes " + std::to_string(unet_config.in_channels),
+          "the folder mixes parts of different models");
+  p.decoder = std::make_shared<VAEDecoder>(std::move(vae), device, dtype);
+
+  const SchedulerFileConfig sc = read_scheduler_config(m.path + "/scheduler/scheduler_config.json");
+  p.scheduler = make_scheduler(config.sample, NoiseSchedule(sc.schedule), sc.steps_offset, sc.timestep_spacing);
+  p.guidance_scale = config.sample.guidance_scale;
+  p.latent_shape = {unet_config.in_channels, unet_config.sample_size, unet_config.sample_size};
+  p.prompts = load_prompt_set(config.sample.prompts);
+  return sd;
+}
+
+StableDiffusion make_stable_diffusion(const Config& config) {
+  StableDiffusion sd = make_sd_pipeline(config);
+  Problem& p = sd.problem;
+  p.reward = reward_registry().create(config.reward.name, config.reward, p.device);
+  const UNetFlowNetOptions flow =
+      sd_problem_detail::flow_options(config.model, sd.denoiser->unet()->config(), p.uncond_context.size(2));
+  const c10::Device device = p.device;
+  p.make_flow_net = [flow, device]() { return std::make_shared<UNetFlowNet>(flow, device); };
+  return sd;
+}
+
+at::Generator make_noise_generator(c10::Device device, uint64_t seed) {
+  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
+  at::Generator gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(seed);
+  return gen;
+}
+
+std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+  const int64_t n = config_.eval.n_samples;
+  const int64_t batch = std::max(1, config_.sample.batch_size);
+  const int64_t kGridMax = 64;
+  const int64_t kFinalMaxBytes = int64_t{64} << 20;
+  require(n >= 1, "eval.n_samples must be >= 1", "the SD evaluation draws that many samples");
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
+  // Initial noise from a CPU generator (the same on every device), step noise on the problem's device.
+  at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(config_.eval.seed),
+                                at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
+  at::Generator gen = make_noise_generator(problem.device, config_.eval.seed + 1);
+  const bool keep_latents = x0_all.numel() * 4 + n * 4 < kFinalMaxBytes;
+
+  std::vector<at::Tensor> rewards, latents, shown;
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t e = std::min(n, b + batch);
+    std::vector<std::string> prompts;
+    for (int64_t i = b; i < e; ++i) prompts.push_back(problem.prompts[i % problem.prompts.size()]);
+    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device), prompts, gen);  // [b, C, h, w]
+    at::NoGradGuard no_grad;
+    at::Tensor images = problem.decoder->decode(z);  // [b, 3, H, W] float32 in [0, 1]
+    rewards.push_back(problem.reward->score(images, prompts).to(at::kFloat).cpu());
+    if (keep_latents) latents.push_back(z.to(at::kFloat).cpu());
+    if (b < kGridMax) shown.push_back(images.slice(0, 0, std::min(e, kGridMax) - b).cpu());
+  }
+  at::Tensor r = at::cat(rewards);  // [n]
+  std::map<std::string, double> out;
+  out["reward_eval"] = r.mean().item<double>();
+  out["reward_eval_std"] = n > 1 ? r.std().item<double>() : 0.0;
+
+  at::Tensor grid = at::cat(shown);  // [min(n, 64), 3, H, W]
+  const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(grid.size(0)))));
+  char name[64];
+  std::snprintf(name, sizeof name, "samples/epoch_%04d.png", epoch);
+  write_png(run.path(name), make_grid(grid, n_cols));
+  if (final) {
+    denoiser_->lora().save(run.root(), LoRAFormat::Diffusers);
+    if (keep_latents)
+      save_safetensors(run.path("final_samples.safetensors"),
+                       std::vector<std::pair<std::string, at::Tensor>>{{"latents", at::cat(latents)}, {"rewards", r}});
+    else
+      NABLAGFN_INFO("final_samples.safetensors not written: %lld samples exceed 64 MiB", static_cast<long long>(n));
+  }
+  return out;
+}
+
+namespace {
+class SDBundle : public ProblemBundle {
+ public:
+  explicit SDBundle(const Config& config) : sd_(make_stable_diffusion(config)), evaluator_(sd_.denoiser, config) {}
+  Problem& problem() override { return sd_.problem; }
+  Evaluator* evaluator() override { return &evaluator_; }
+
+ private:
+  StableDiffusion sd_;
+  SDEvaluator evaluator_;
+};
+}  // namespace
+
+std::unique_ptr<ProblemBundle> make_sd_bundle(const Config& config) { return std::make_unique<SDBundle>(config); }
+
+}  // namespace nablagfn

@@ -1,0 +1,116 @@
+#include "problems/toy2d.h"
+
+#include <ATen/ATen.h>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "io/tensor_io.h"
+#include "metrics/mode_mass.h"
+#include "metrics/plot.h"
+#include "models/toy_models.h"
+#include "rewards/analytic.h"
+#include "rewards/registry.h"
+#include "schedulers/factory.h"
+
+namespace nablagfn {
+
+namespace {
+class IdentityDecoder : public Decoder {
+ public:
+  at::Tensor decode(const at::Tensor& latents) override { return latents; }
+};
+
+GaussianMixture tilted_target(const GaussianMixture& prior, const Reward& reward, double beta) {
+  if (const auto* lin = dynamic_cast<const LinearReward*>(&reward)) return prior.tilt_linear(lin->coef(), beta);
+  if (const auto* quad = dynamic_cast<const QuadraticReward*>(&reward))
+    return prior.tilt_quadratic(quad->center(), quad->scale(), beta);
+  throw Error("toy2d needs reward.name linear or quadratic (its target must be known in closed form), got '" +
+                  reward.name() + "'",
+              "set reward.name=linear or reward.name=quadratic");
+}
+// plots/samples.png: up to 3000 samples over the exact target's density; plots/mode_masses.png: the
+// per-mode masses of the samples beside the target's and the prior's.
+void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tensor& masses, const std::string& dir,
+                     double tv) {
+  const int n_grid = 160;
+  const double lim = 1.5 * toy.prior.means().abs().max().item<double>() + 3 * toy.prior.stds().max().item<double>();
+  at::Tensor axis = at::linspace(-lim, lim, n_grid, at::kDouble);
+  auto mesh = at::meshgrid({axis, axis}, "xy");                           // 2 x [ny, nx]
+  at::Tensor grid = at::stack({mesh[0].flatten(), mesh[1].flatten()}, 1);  // [ny*nx, 2]
+  at::Tensor density = at::exp(toy.target.log_density(grid)).to(at::kFloat).contiguous();
+  DensityGrid d{n_grid, n_grid, -lim, lim, -lim, lim,
+                std::vector<float>(density.data_ptr<float>(), density.data_ptr<float>() + density.numel())};
+  at::Tensor shown = samples.slice(0, 0, 3000).to(at::kFloat).cpu().contiguous();
+  at::Tensor means = toy.prior.means().to(at::kFloat).contiguous();
+  char title[128];
+  std::snprintf(title, sizeof title, "samples over the target p·exp(βr)   TV of mode masses %.3f", tv);
+  scatter_density_plot(dir + "/samples.png", title,
+                       std::vector<float>(shown.data_ptr<float>(), shown.data_ptr<float>() + shown.numel()), d,
+                       std::vector<float>(means.data_ptr<float>(), means.data_ptr<float>() + means.numel()));
+  std::vector<std::string> modes;
+  BarGroup got{"samples", {}}, exact{"target p·exp(βr)", {}}, prior{"prior", {}};
+  for (int i = 0; i < masses.size(0); ++i) {
+    modes.push_back(std::to_string(i));
+    got.values.push_back(masses[i].item<double>());
+    exact.values.push_back(toy.target.weights()[i].item<double>());
+    prior.values.push_back(toy.prior.weights()[i].item<double>());
+  }
+  bar_plot(dir + "/mode_masses.png", "per-mode mass (nearest mean)", modes, {got, exact, prior}, "mass");
+}
+}  // namespace
+
+at::ScalarType toy_dtype(const Config& config) {
+  const std::string& d = config.model.dtype;
+  if (d == "float32") return at::kFloat;
+  if (d == "float64") return at::kDouble;
+  throw Error("toy2d runs in float32 or float64, not model.dtype=" + d, "set model.dtype=float32");
+}
+
+Toy2D make_toy2d(const Config& config, at::ScalarType dtype) {
+  const ModelConfig& m = config.model;
+  require(m.toy_n_modes >= 1 && m.toy_std > 0, "toy2d needs model.toy_n_modes >= 1 and model.toy_std > 0",
+          "the issue's problem is 8 modes of std 0.5 on a circle of radius 4");
+  NoiseSchedule schedule;
+  GaussianMixture prior = GaussianMixture::ring(m.toy_n_modes, m.toy_radius, m.toy_std);
+  TimeMLPOptions mlp;
+  mlp.hidden = m.toy_hidden;
+  mlp.n_layers = m.toy_layers;
+  Problem p;
+  p.scheduler = make_scheduler(config.sample, schedule);
+  p.denoiser = std::make_shared<ToyDenoiser>(prior, schedule, mlp, dtype);
+  p.decoder = std::make_shared<IdentityDecoder>();
+  // "auto" means the CPU here: the toy's networks are too small to gain from a GPU.
+  p.device = config.run.device == "auto" ? c10::Device(c10::kCPU) : parse_device(config.run.device);
+  p.reward = reward_registry().create(config.reward.name, config.reward, p.device);
+  p.prompts = {""};
+  p.latent_shape = {2};
+  p.latent_dtype = dtype;
+  p.make_flow_net = [mlp, dtype]() { return std::make_shared<MLPFlowNet>(mlp, dtype); };
+  p.make_scalar_flow_net = [mlp, dtype]() {
+    TimeMLPOptions scalar = mlp;
+    scalar.out_dim = 1;
+    return std::make_shared<MLPFlowNet>(scalar, dtype);
+  };
+  GaussianMixture target = tilted_target(prior, *p.reward, config.algorithm.beta);
+  return Toy2D{std::move(p), std::move(prior), std::move(target)};
+}
+
+std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+  at::Generator gen = at::detail::createCPUGenerator(config_.eval.seed);
+  const int64_t n = config_.eval.n_samples;
+  at::Tensor x0 = at::randn({n, 2}, gen, at::TensorOptions().dtype(problem.latent_dtype));
+  at::Tensor samples = sample_final(problem, x0.to(problem.device), std::vector<std::string>(n, ""), gen);
+  at::Tensor masses = mode_masses(samples, toy_.prior.means());
+  std::map<std::string, double> out;
+  out["tv_modes"] = total_variation(masses, toy_.target.weights());
+  out["reward_eval"] = problem.reward->score(samples, {}).mean().item<double>();
+  for (int i = 0; i < masses.size(0); ++i) out["mass_" + std::to_string(i)] = masses[i].item<double>();
+  if (final) {
+    save_safetensors(run.path("final_samples.safetensors"),
+                     std::vector<std::pair<std::string, at::Tensor>>{{"samples", samples.to(at::kFloat).cpu()}});
+    write_toy_plots(toy_, samples, masses, run.path("plots"), out["tv_modes"]);
+  }
+  return out;
+}
+
+}  // namespace nablagfn

@@ -1,0 +1,52 @@
+#pragma once
+// PickScore / CLIP score: exp(logit_scale) · cos(image embedding, text embedding) of a two-tower transformers
+// CLIPModel (PickScore_v1 is a fine-tuned CLIP-H/14 in that layout). Port of PickScore's scoring
+// (github.com/yuvalkirstain/PickScore README: `model.logit_scale.exp() * text_embs @ image_embs.T`, diagonal).
+// What changed: the image goes through the differentiable spec §5.1 preprocessing (bicubic resize to the
+// tower size, no crop, CLIP mean/std) instead of CLIPProcessor's PIL resize + centre crop; prompts are
+// tokenized with the CLIP BPE padded to the text context; the weights are frozen.
+// Sizes: B batch, E projection width.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+#include "config/config.h"
+#include "models/clip_model.h"
+#include "rewards/reward.h"
+#include "text/clip_tokenizer.h"
+
+namespace nablagfn {
+
+// The CLIP BPE files (vocab.json + merges.txt) for a reward whose weights are at `path` (a folder or a
+// file): looked up in that folder (a file's folder) and in its tokenizer/ subfolder; Error with a hint
+// when absent. options.max_length / pad_id as the caller's model needs.
+CLIPTokenizer load_reward_tokenizer(const std::string& path, CLIPTokenizerOptions options);
+
+class CLIPScoreReward : public Reward {
+ public:
+  // name: the registered name ("pickscore" or "clip_score"); the formula is the same.
+  CLIPScoreReward(std::string name, CLIPModel model, CLIPTokenizer tokenizer);
+  std::string name() const override { return name_; }
+  bool differentiable() const override { return true; }
+  bool uses_prompt() const override { return true; }
+  // images [B, 3, H, W] in [0, 1] of dtype(), B prompts -> [B] of dtype(), with a graph to the images only.
+  at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
+  // Moves the weights; float32 is the contract of Reward, float64 exists for gradient checks.
+  void to(c10::Device device, at::ScalarType dtype);
+  at::ScalarType dtype() const { return dtype_; }
+
+ private:
+  std::string name_;
+  CLIPModel model_;
+  CLIPTokenizer tokenizer_;
+  at::ScalarType dtype_ = at::kFloat;
+};
+
+// reward.path: a transformers CLIPModel folder (config.json, model.safetensors, vocab.json + merges.txt in it
+// or in tokenizer/), e.g. yuvalkirstain/PickScore_v1 for "pickscore", openai/clip-vit-large-patch14 for "clip_score".
+std::unique_ptr<CLIPScoreReward> make_clip_score_reward(const std::string& name, const RewardConfig& config,
+                                                        c10::Device device);
+
+}  // namespace nablagfn

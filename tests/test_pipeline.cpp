@@ -1,0 +1,169 @@
+// Stable Diffusion assembled from a diffusers folder (problems/stable_diffusion.h) against the
+// pipeline_tiny fixture: tokenizer ids, every latent x_k and guided ε_k of the 50-step CFG-5 DDIM-η=1 run
+// with the fixture's step noises, the decoded image and the tiny aesthetic reward. Plus the folder checks,
+// the prompt sets and the evaluator's files.
+// tests/data/sd_tiny is the diffusers layout of the tiny stack (links to unet_sd15_tiny, vae_tiny,
+// clip_text_tiny, clip_tokenizer, sd15_configs/scheduler).
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/png.h"
+#include "io/run_dir.h"
+#include "io/tensor_io.h"
+#include "models/clip_prompt_encoder.h"
+#include "problems/stable_diffusion.h"
+#include "test_util.h"
+
+using namespace nablagfn;
+using test::data_path;
+
+namespace {
+
+Config tiny_sd_config() {
+  Config c;
+  c.model.kind = "sd";
+  c.model.path = data_path("sd_tiny");
+  c.model.dtype = "float32";
+  c.model.lora_rank = 4;
+  c.model.lora_alpha = 4.0;
+  c.model.flow_block_out_channels = {16, 32, 32, 32};
+  c.run.device = "cpu";
+  c.sample.scheduler = "ddim";
+  c.sample.n_steps = 50;
+  c.sample.eta = 1.0;
+  c.sample.guidance_scale = 5.0;
+  c.sample.prompts = "a photo of a cat";
+  c.reward.name = "aesthetic";
+  c.reward.path = data_path("clip_vision_tiny/vision_model");
+  c.reward.head_path = data_path("clip_vision_tiny/aesthetic_head.safetensors");
+  return c;
+}
+
+std::string pipeline_temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("nablagfn_test_pipeline_" + name);
+  if (std::filesystem::exists(dir))
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+      std::filesystem::permissions(e.path(), std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
+  Config config = tiny_sd_config();
+  StableDiffusion sd = make_stable_diffusion(config);
+  Problem& p = sd.problem;
+  TensorMap io = load_safetensors(data_path("pipeline_tiny/io.safetensors"));
+  const std::vector<std::string> prompts = {"a photo of a cat", "an astronaut riding a horse on mars"};
+
+  const auto& tokenizer = dynamic_cast<CLIPPromptEncoder&>(*p.text).tokenizer();
+  EXPECT_TRUE(tokenizer.encode_batch(prompts).equal(io.at("input_ids").to(at::kLong)));
+  EXPECT_TRUE(tokenizer.encode_batch({""}).equal(io.at("uncond_input_ids").to(at::kLong)));
+  ASSERT_EQ(p.latent_shape, (std::vector<int64_t>{4, 8, 8}));
+  ASSERT_EQ(p.scheduler->n_steps(), 50);
+  EXPECT_EQ(p.scheduler->timestep(0), 981);
+  EXPECT_EQ(p.scheduler->timestep(49), 1);
+
+  at::NoGradGuard no_grad;
+  Conditioning c = p.conditioning(p.text->encode(prompts));
+  at::Tensor x = io.at("x_0");
+  double worst_x = 0.0, worst_eps = 0.0;
+  for (int k = 0; k < 50; ++k) {
+    const std::string ks = std::to_string(k);
+    at::Tensor kk = at::full({2}, k, at::kLong);
+    at::Tensor eps = guided_eps(*p.denoiser, x, at::full({2}, p.scheduler->timestep(k), at::kLong), c, Adapter::On);
+    worst_eps = std::max(worst_eps, test::rel_err(eps, io.at("eps_" + ks)));
+    at::Tensor std = p.scheduler->step_std(kk, x).view({2, 1, 1, 1});
+    x = p.scheduler->step_mean(kk, x, eps) + std * io.at("noise_" + ks);  // [2, 4, 8, 8]
+    worst_x = std::max(worst_x, test::rel_err(x, io.at("x_" + std::to_string(k + 1))));
+  }
+  at::Tensor image = p.decoder->decode(x);
+  at::Tensor reward = p.reward->score(image, prompts);
+  const double err_image = test::rel_err(image, io.at("image"));
+  const double err_reward = test::rel_err(reward, io.at("reward"));
+  std::printf("[pipeline] worst rel err: x_k %.3g, eps_k %.3g, image %.3g, reward %.3g\n", worst_x, worst_eps,
+              err_image, err_reward);
+  EXPECT_LE(worst_x, 1e-4);
+  EXPECT_LE(worst_eps, 1e-4);
+  EXPECT_LE(err_image, 1e-4);
+  EXPECT_LE(err_reward, 1e-4);
+}
+
+TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
+  const std::string dir = pipeline_temp_dir("missing");
+  std::filesystem::create_directories(dir + "/unet");
+  std::ofstream(dir + "/model_index.json") << "{}";
+  std::ofstream(dir + "/unet/config.json") << "{}";
+  try {
+    check_diffusers_folder(dir);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos);
+    for (const char* part : {"unet/diffusion_pytorch_model.safetensors", "vae/config.json", "text_encoder/model.safetensors",
+                             "tokenizer/merges.txt", "scheduler/scheduler_config.json"})
+      EXPECT_NE(what.find(part), std::string::npos) << part;
+    EXPECT_EQ(what.substr(0, what.find(" (hint")).find("model_index.json"), std::string::npos);  // present
+    EXPECT_FALSE(e.hint().empty());
+  }
+  EXPECT_THROW(check_diffusers_folder(dir + "/nowhere"), Error);
+  EXPECT_THROW(check_diffusers_folder(""), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PipelineErrors, BadDtypeAndPromptSets) {
+  EXPECT_THROW(parse_model_dtype("fp32", c10::kCPU), Error);
+  EXPECT_THROW(parse_model_dtype("float16", c10::kCPU), Error);
+  EXPECT_EQ(parse_model_dtype("bfloat16", c10::kCPU), at::kBFloat16);
+  Config config = tiny_sd_config();
+  config.model.dtype = "half";
+  EXPECT_THROW(make_sd_pipeline(config), Error);
+
+  std::vector<std::string> animals = load_prompt_set("simple_animals");
+  ASSERT_EQ(animals.size(), 45u);
+  EXPECT_EQ(animals.front(), "cat");
+  EXPECT_EQ(animals.back(), "kangaroo");
+  EXPECT_EQ(load_prompt_set("a red fox"), std::vector<std::string>{"a red fox"});
+  const std::string dir = pipeline_temp_dir("prompts");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/p.txt") << "a cat\n\n  a dog  \r\n";
+  EXPECT_EQ(load_prompt_set(dir + "/p.txt"), (std::vector<std::string>{"a cat", "a dog"}));
+  EXPECT_THROW(load_prompt_set(dir + "/absent.txt"), Error);
+  EXPECT_THROW(load_prompt_set(""), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PipelineEvaluator, WritesGridLoRAAndFinalSamples) {
+  Config config = tiny_sd_config();
+  config.sample.n_steps = 2;
+  config.sample.batch_size = 2;
+  config.sample.prompts = "simple_animals";
+  config.eval.n_samples = 3;
+  StableDiffusion sd = make_stable_diffusion(config);
+  ASSERT_TRUE(static_cast<bool>(sd.problem.make_flow_net));
+  EXPECT_FALSE(sd.problem.make_flow_net()->parameters().empty());
+  const std::string dir = pipeline_temp_dir("eval");
+  RunDir run = RunDir::create(dir, false);
+  SDEvaluator evaluator(sd.denoiser, config);
+  auto first = evaluator.evaluate(sd.problem, run, 0, false);
+  auto last = evaluator.evaluate(sd.problem, run, 7, true);
+  EXPECT_TRUE(std::isfinite(first.at("reward_eval")));
+  EXPECT_DOUBLE_EQ(first.at("reward_eval"), last.at("reward_eval"));  // fixed seed, unchanged policy
+  Image grid = read_png(run.path("samples/epoch_0007.png"));
+  EXPECT_EQ(grid.width, 2 * (16 + 2) + 2);  // 3 samples in 2 columns of 16x16 tiles
+  EXPECT_EQ(grid.height, 2 * (16 + 2) + 2);
+  EXPECT_TRUE(std::filesystem::exists(run.path("samples/epoch_0000.png")));
+  TensorMap final_samples = load_safetensors(run.path("final_samples.safetensors"));
+  EXPECT_EQ(final_samples.at("latents").sizes(), (at::IntArrayRef{3, 4, 8, 8}));
+  EXPECT_EQ(final_samples.at("rewards").size(0), 3);
+  TensorMap lora = load_safetensors(run.path("pytorch_lora_weights.safetensors"));
+  EXPECT_EQ(lora.size(), sd.denoiser->trainable_state().size());
+  EXPECT_TRUE(lora.count("unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora.down.weight"));
+  std::filesystem::remove_all(dir);
+}

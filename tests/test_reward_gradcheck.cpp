@@ -1,0 +1,112 @@
+// Gradient checks of every differentiable reward's image gradient: central finite differences in double
+// precision along unit directions v (the gradient's own, then random ones), (r(x + h v) − r(x − h v)) / 2h,
+// against <∇_x r, v> from backprop, compared as max |difference| / max |<∇_x r, v>|. The image rewards run
+// in float64 (to(kDouble)) on a small non-square input, so the bicubic resize / padding of their
+// preprocessing is covered too.
+#include <functional>
+
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "rewards/aesthetic.h"
+#include "rewards/clip_score.h"
+#include "rewards/hps.h"
+#include "rewards/registry.h"
+#include "rewards/torchscript.h"
+#include "test_util.h"
+
+namespace nablagfn {
+namespace {
+
+using RewardFn = std::function<at::Tensor(const at::Tensor&)>;
+
+// max over directions |fd − backprop| / max over directions |backprop|; direction 0 is ∇_x r / |∇_x r|.
+double directional_gradcheck(const RewardFn& r, const at::Tensor& x0, double h, int n_directions) {
+  at::Tensor x = x0.detach().clone().requires_grad_(true);
+  at::Tensor grad = torch::autograd::grad({r(x).sum()}, {x})[0];
+  torch::NoGradGuard no_grad;
+  at::Tensor fd = at::empty({n_directions}, at::kDouble), bp = at::empty({n_directions}, at::kDouble);
+  for (int k = 0; k < n_directions; ++k) {
+    at::Tensor v = k == 0 ? grad.clone() : at::randn_like(x0);
+    v = v / v.norm();
+    const double plus = r(x0 + h * v).sum().item<double>(), minus = r(x0 - h * v).sum().item<double>();
+    fd[k] = (plus - minus) / (2 * h);
+    bp[k] = (grad * v).sum().item<double>();
+  }
+  return test::rel_err(fd, bp);
+}
+
+at::Tensor tiny_images() {
+  at::manual_seed(0);
+  return 0.1 + 0.8 * at::rand({2, 3, 20, 28}, at::kDouble);  // [B, 3, H, W] in [0.1, 0.9]
+}
+
+// The CLIP attention softmax runs in float32 even for float64 inputs (compat::attention_reference upcasts
+// every dtype to float32), so r(x) carries float32 rounding ~1e-7 that a difference divides by 2h: at
+// h = 1e-4 that alone is ~1e-4 of the largest derivative; at h = 3e-3 the measured errors are ~5e-6.
+constexpr double kStep = 3e-3;
+constexpr double kTolerance = 1e-3;
+
+TEST(RewardGradcheck, Aesthetic) {
+  RewardConfig config;
+  config.path = test::data_path("clip_vision_tiny/vision_model");
+  config.head_path = test::data_path("clip_vision_tiny/aesthetic_head.safetensors");
+  auto reward = make_aesthetic_reward(config, at::kCPU);
+  reward->to(at::kCPU, at::kDouble);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"", ""}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+}
+
+TEST(RewardGradcheck, ClipModelPickscore) {
+  RewardConfig config;
+  config.path = test::data_path("clip_model_tiny/model");
+  auto reward = make_clip_score_reward("pickscore", config, at::kCPU);
+  reward->to(at::kCPU, at::kDouble);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+}
+
+TEST(RewardGradcheck, Hps) {
+  RewardConfig config;
+  config.path = test::data_path("openclip_hps_tiny/model.safetensors");
+  auto reward = make_hps_reward(config, at::kCPU);
+  reward->to(at::kCPU, at::kDouble);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+}
+
+TEST(RewardGradcheck, TorchscriptWithPrompts) {
+  RewardConfig config;
+  config.path = test::data_path("torchscript/prompt_reward.pt");
+  auto reward = make_torchscript_reward(config, at::kCPU);
+  reward->to(at::kCPU, at::kDouble);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+}
+
+TEST(RewardGradcheck, TorchscriptTraced) {
+  RewardConfig config;
+  config.path = test::data_path("torchscript/image_reward.pt");
+  auto reward = make_torchscript_reward(config, at::kCPU);
+  reward->to(at::kCPU, at::kDouble);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+}
+
+// The analytic rewards take points [B, D] and return float32 whatever the input dtype, so the differences
+// carry float32 rounding: a larger step keeps it well under the tolerance (both are exact for h -> 0 up to
+// rounding: linear and quadratic have no truncation error in a central difference).
+TEST(RewardGradcheck, LinearAndQuadratic) {
+  RewardConfig config;
+  at::manual_seed(0);
+  at::Tensor points = at::randn({4, 2}, at::kDouble);
+  for (const char* name : {"linear", "quadratic"}) {
+    std::unique_ptr<Reward> reward = reward_registry().create(name, config, at::kCPU);
+    RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {}); };
+    EXPECT_LE(directional_gradcheck(r, points, 1e-2, 6), kTolerance) << name;
+  }
+}
+
+}  // namespace
+}  // namespace nablagfn

@@ -1,0 +1,71 @@
+// `nablagfn sample` end to end: the built binary samples the tiny Stable Diffusion folder (tests/data/sd_tiny)
+// into a PNG grid of the right size; a missing model folder exits 1 with one "error: ..." line.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "io/png.h"
+#include "test_util.h"
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_nablagfn(const std::string& args) {
+  const std::string cmd = std::string(NABLAGFN_BINARY_DIR) + "/nablagfn " + args + " 2>&1";
+  CommandResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf;
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.output += buf.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string sample_cli_temp_dir() {
+  auto dir = std::filesystem::temp_directory_path() / "nablagfn_test_sample_cli";
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST(SampleCLISmoke, WritesAGridOfTheRequestedImages) {
+  const std::string dir = sample_cli_temp_dir();
+  const std::string out = dir + "/grid.png";  // the parent is created by the command
+  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") +
+                                 " --prompt \"a photo of a cat\" --n 3 --steps 3 --guidance 5 --seed 7 --device cpu"
+                                 " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nablagfn::Image grid = nablagfn::read_png(out);
+  // 3 images of 16x16 in ceil(sqrt(3)) = 2 columns, 2 rows, 2-pixel padding.
+  EXPECT_EQ(grid.width, 2 * (16 + 2) + 2);
+  EXPECT_EQ(grid.height, 2 * (16 + 2) + 2);
+  EXPECT_EQ(grid.channels, 3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SampleCLISmoke, MissingModelFolderIsOneErrorLine) {
+  const std::string dir = sample_cli_temp_dir();
+  CommandResult r = run_nablagfn("sample --model " + dir + "/no_such_model --prompt cat --out " + dir + "/grid.png");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
+  EXPECT_NE(r.output.find("no_such_model"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/grid.png"));
+}
+
+TEST(SampleCLISmoke, UnknownDtypeIsOneErrorLine) {
+  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") +
+                                 " --prompt cat --dtype fp64 --device cpu --out unused.png");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("fp64"), std::string::npos) << r.output;
+}
