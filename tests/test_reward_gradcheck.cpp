@@ -94,9 +94,8 @@ TEST(RewardGradcheck, TorchscriptTraced) {
   EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
-// The analytic rewards take points [B, D] and return float32 whatever the input dtype, so the differences
-// carry float32 rounding: a larger step keeps it well under the tolerance (both are exact for h -> 0 up to
-// rounding: linear and quadratic have no truncation error in a central difference).
+// The analytic rewards take points [B, D] and keep float64 (a central difference is exact for linear and
+// quadratic functions up to rounding).
 TEST(RewardGradcheck, LinearAndQuadratic) {
   RewardConfig config;
   at::manual_seed(0);
@@ -104,7 +103,7 @@ TEST(RewardGradcheck, LinearAndQuadratic) {
   for (const char* name : {"linear", "quadratic"}) {
     std::unique_ptr<Reward> reward = reward_registry().create(name, config, at::kCPU);
     RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {}); };
-    EXPECT_LE(directional_gradcheck(r, points, 1e-2, 6), kTolerance) << name;
+    EXPECT_LE(directional_gradcheck(r, points, kStep, 6), 1e-8) << name;
   }
 }
 
