@@ -51,7 +51,7 @@ Toy2D seeded_toy(const Config& c) {
 }
 
 // A problem, its algorithm and an AdamW over the policy and the algorithm's networks.
-struct Run {
+struct BaselineRun {
   Config config;
   Toy2D toy;
   std::unique_ptr<Algorithm> algo;
@@ -59,7 +59,7 @@ struct Run {
   at::Generator gen = at::detail::createCPUGenerator(7);
   int epoch = 0;
 
-  explicit Run(const Config& c) : config(c), toy(seeded_toy(config)) {
+  explicit BaselineRun(const Config& c) : config(c), toy(seeded_toy(config)) {
     algo = algorithm_registry().create(config.algorithm.name, toy.problem, config);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(toy.problem.denoiser->trainable_parameters(),
@@ -115,7 +115,7 @@ const std::map<std::string, std::vector<double>> kPinnedLosses = {
 
 TEST(Baselines, ThreeUpdatesGiveFinitePinnedLosses) {
   for (const auto& [name, pinned] : kPinnedLosses) {
-    Run run(smoke_config(name));
+    BaselineRun run(smoke_config(name));
     for (int u = 0; u < 3; ++u) {
       LossTerms t = run.update();
       ASSERT_TRUE(t.count("loss")) << name;
@@ -131,7 +131,7 @@ TEST(Baselines, OverfitRaisesTheMeanRewardOfGradientMethods) {
     Config c = smoke_config(name);
     c.algorithm.refl_target = 10.0;  // keep ReFL's hinge active
     c.algorithm.refl_loss_scale = 1.0;
-    Run run(c);
+    BaselineRun run(c);
     const double before = run.mean_reward();
     for (int u = 0; u < 20; ++u) run.update();
     const double after = run.mean_reward();
@@ -142,15 +142,15 @@ TEST(Baselines, OverfitRaisesTheMeanRewardOfGradientMethods) {
 
 TEST(Baselines, FirstUpdateStartsFromThePretrainedPolicy) {
   // On-policy DDPO: every ratio is 1, so nothing is clipped and the KL estimate is 0.
-  LossTerms ddpo = Run(smoke_config("ddpo")).update();
+  LossTerms ddpo = BaselineRun(smoke_config("ddpo")).update();
   EXPECT_NEAR(ddpo["approx_kl"], 0.0, 1e-20);
   EXPECT_EQ(ddpo["clipfrac"], 0.0);
   // Residual DB: θ = # makes the log-ratio of every transition vanish; ε_θ = ε_old makes ℓ_R vanish.
-  LossTerms rdb = Run(smoke_config("residual_db")).update();
+  LossTerms rdb = BaselineRun(smoke_config("residual_db")).update();
   EXPECT_NEAR(rdb["log_ratio"], 0.0, 1e-12);
   EXPECT_NEAR(rdb["l_R"], 0.0, 1e-20);
   // DAG-DB anneals β from 0 at epoch 0.
-  LossTerms dag = Run(smoke_config("dag_db")).update();
+  LossTerms dag = BaselineRun(smoke_config("dag_db")).update();
   EXPECT_EQ(dag["beta"], 0.0);
 }
 

@@ -1,5 +1,6 @@
 // `nablagfn sample` end to end: the built binary samples the tiny Stable Diffusion folder (tests/data/sd_tiny)
-// into a PNG grid of the right size; a missing model folder exits 1 with one "error: ..." line.
+// with a peft LoRA into a PNG grid of the right size; a missing model folder or an unknown dtype exits 1
+// with one "error: ..." line.
 #include <sys/wait.h>
 
 #include <array>
@@ -7,7 +8,10 @@
 #include <filesystem>
 #include <string>
 
+#include <ATen/ATen.h>
+
 #include "io/png.h"
+#include "io/tensor_io.h"
 #include "test_util.h"
 
 namespace {
@@ -40,8 +44,9 @@ std::string sample_cli_temp_dir() {
 TEST(SampleCLISmoke, WritesAGridOfTheRequestedImages) {
   const std::string dir = sample_cli_temp_dir();
   const std::string out = dir + "/grid.png";  // the parent is created by the command
-  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") +
-                                 " --prompt \"a photo of a cat\" --n 3 --steps 3 --guidance 5 --seed 7 --device cpu"
+  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " +
+                                 nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors") +
+                                 " --prompt \"a photo of a cat\" --n 3 --steps 2 --guidance 5 --seed 7 --device cpu"
                                  " --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   nablagfn::Image grid = nablagfn::read_png(out);
@@ -68,4 +73,20 @@ TEST(SampleCLISmoke, UnknownDtypeIsOneErrorLine) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_NE(r.output.find("fp64"), std::string::npos) << r.output;
+}
+
+TEST(SampleCLISmoke, MisShapedLoRAIsOneErrorLine) {
+  const std::string dir = sample_cli_temp_dir();
+  std::filesystem::create_directories(dir);
+  nablagfn::TensorMap lora = nablagfn::load_safetensors(nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors"));
+  const std::string key = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight";
+  lora[key] = at::zeros({4, 7});  // a context width of 7, not the UNet's 16
+  nablagfn::save_safetensors(dir + "/bad.safetensors", lora);
+  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " + dir +
+                                 "/bad.safetensors --prompt cat --device cpu --out " + dir + "/grid.png");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
+  EXPECT_NE(r.output.find(key), std::string::npos) << r.output;
+  std::filesystem::remove_all(dir);
 }

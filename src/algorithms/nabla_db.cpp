@@ -1,6 +1,7 @@
 #include "algorithms/nabla_db.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "algorithms/predicted_reward.h"

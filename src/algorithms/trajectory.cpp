@@ -1,7 +1,7 @@
 #include "algorithms/trajectory.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
+#include <ATen/core/grad_mode.h>
 
 #include "core/progress.h"
 #include "schedulers/gaussian_policy.h"

@@ -1,5 +1,5 @@
-// nablagfn sample --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--guidance W] [--seed S]
-//                 [--scheduler ddim|dpmpp-sde] [--eta E] [--device D] [--dtype T] --out grid.png
+// nablagfn sample --model DIR [--lora FILE [--lora-alpha A]] --prompt TEXT [--n N] [--steps K] [--guidance W]
+//                 [--seed S] [--scheduler ddim|dpmpp-sde] [--eta E] [--batch B] [--device D] [--dtype T] --out grid.png
 // Draws N images of one prompt from a diffusers Stable Diffusion folder (problems/stable_diffusion.h),
 // optionally with a LoRA (peft or diffusers layout; its rank and alpha are read from the file), and writes
 // them as one PNG grid. Every user-facing failure (missing folder part, bad dtype, mismatched LoRA) is a
@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "io/atomic_file.h"
 #include "io/image_tensor.h"
@@ -31,7 +32,8 @@ namespace sample_cli_detail {
 
 // Rank (from the first A / down matrix) and alpha (peft adapter_config.json or the diffusers metadata;
 // else alpha = rank, diffusers' scale 1 for files without alphas) of a LoRA file or directory.
-void read_lora_shape(const std::string& path, ModelConfig& model) {
+// alpha_override > 0 replaces the alpha.
+void read_lora_shape(const std::string& path, double alpha_override, ModelConfig& model) {
   namespace fs = std::filesystem;
   std::string file = path, peft_config;
   if (fs::is_directory(path)) {
@@ -53,7 +55,7 @@ void read_lora_shape(const std::string& path, ModelConfig& model) {
     }
   require(rank > 0, "'" + file + "' holds no LoRA matrices",
           "expected keys like <module>.lora_A.weight (peft) or unet.<module>.lora.down.weight (diffusers)");
-  double alpha = static_cast<double>(rank);
+  double alpha = 0.0;
   auto meta = st.metadata().find("lora_adapter_metadata");
   if (meta != st.metadata().end()) {
     nlohmann::json j = nlohmann::json::parse(meta->second, nullptr, /*allow_exceptions=*/false);
@@ -62,6 +64,13 @@ void read_lora_shape(const std::string& path, ModelConfig& model) {
   if (!peft_config.empty()) {
     nlohmann::json j = nlohmann::json::parse(read_file(peft_config), nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.contains("lora_alpha")) alpha = j.at("lora_alpha").get<double>();
+  }
+  if (alpha_override > 0) {
+    alpha = alpha_override;
+  } else if (alpha <= 0) {
+    alpha = static_cast<double>(rank);
+    NABLAGFN_INFO("%s records no LoRA alpha: using alpha = rank = %lld (scale 1); set --lora-alpha otherwise",
+                  file.c_str(), static_cast<long long>(rank));
   }
   model.lora_rank = static_cast<int>(rank);
   model.lora_alpha = alpha;
@@ -92,11 +101,12 @@ int run_sample(const std::vector<std::string>& args) {
   CLI::App app("sample images from a diffusers Stable Diffusion folder", "nablagfn sample");
   std::string model, lora, prompt, scheduler = "ddim", device = "auto", dtype = "auto", out;
   int n = 4, steps = 50, batch = 8;
-  double guidance = 7.5, eta = 1.0;
+  double guidance = 7.5, eta = 1.0, lora_alpha = 0.0;
   int64_t seed = 0;
   app.add_option("--model", model, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
       ->required();
   app.add_option("--lora", lora, "LoRA weights: a peft or diffusers .safetensors file, or its folder");
+  app.add_option("--lora-alpha", lora_alpha, "LoRA alpha when the file records none (default: the rank)");
   app.add_option("--prompt", prompt, "the text prompt")->required();
   app.add_option("--n", n, "number of images");
   app.add_option("--steps", steps, "sampler steps");
@@ -130,7 +140,7 @@ int run_sample(const std::vector<std::string>& args) {
   config.sample.eta = eta;
   config.sample.guidance_scale = guidance;
   config.sample.prompts = prompt;
-  if (!lora.empty()) sample_cli_detail::read_lora_shape(lora, config.model);
+  if (!lora.empty()) sample_cli_detail::read_lora_shape(lora, lora_alpha, config.model);
   StableDiffusion sd = make_sd_pipeline(config);
   if (!lora.empty()) sd.denoiser->lora().load(lora);
 

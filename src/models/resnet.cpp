@@ -25,9 +25,14 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& o) : output_sca
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
   TORCH_CHECK(temb.defined() == !time_emb_proj.is_empty(), "ResnetBlock2D: temb must be given iff temb_channels > 0");
-  torch::Tensor h = conv1(F::silu(norm1(x)));  // [B, C_in, H, W] -> [B, C_out, H, W]
+  torch::Tensor h = F::silu(norm1(x));
   if (temb.defined()) {
-    h = h + time_emb_proj(F::silu(temb)).unsqueeze(-1).unsqueeze(-1);  // [B, E] -> [B, C_out, 1, 1]
+    // conv1's bias folded into the time projection: one broadcast add instead of two.
+    torch::Tensor shift = at::addmm(conv1->bias + time_emb_proj->bias, F::silu(temb), time_emb_proj->weight.t());
+    h = at::conv2d(h, conv1->weight, {}, /*stride=*/{1, 1}, /*padding=*/{1, 1}) +
+        shift.unsqueeze(-1).unsqueeze(-1);  // [B, C_in, H, W] -> [B, C_out, H, W] + [B, C_out, 1, 1]
+  } else {
+    h = conv1(h);  // [B, C_in, H, W] -> [B, C_out, H, W]
   }
   h = conv2(F::silu(norm2(h)));
   torch::Tensor shortcut = conv_shortcut.is_empty() ? x : conv_shortcut(x);
