@@ -154,8 +154,8 @@ struct NablaDBFixture {
         worst_name = name;
       }
     }
-    std::printf("%s %zu %s gradients: worst per-tensor rel err %.3g (%s), worst err / max |grad| %.3g\n",
-                pre.c_str(), n, group.c_str(), worst, worst_name.c_str(), worst_of_max);
+    std::printf("%s %zu %s gradients: worst per-tensor rel err %.3g (%s), worst err / max |grad| %.3g\n", pre.c_str(),
+                n, group.c_str(), worst, worst_name.c_str(), worst_of_max);
     EXPECT_LE(worst_of_max, per_tensor ? 1e-4 : tol);
   }
 };

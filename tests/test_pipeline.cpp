@@ -106,8 +106,9 @@ TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
   } catch (const Error& e) {
     const std::string what = e.what();
     EXPECT_EQ(what.find('\n'), std::string::npos);
-    for (const char* part : {"unet/diffusion_pytorch_model.safetensors", "vae/config.json", "text_encoder/model.safetensors",
-                             "tokenizer/merges.txt", "scheduler/scheduler_config.json"})
+    for (const char* part :
+         {"unet/diffusion_pytorch_model.safetensors", "vae/config.json", "text_encoder/model.safetensors",
+          "tokenizer/merges.txt", "scheduler/scheduler_config.json"})
       EXPECT_NE(what.find(part), std::string::npos) << part;
     EXPECT_EQ(what.substr(0, what.find(" (hint")).find("model_index.json"), std::string::npos);  // present
     EXPECT_FALSE(e.hint().empty());

@@ -44,10 +44,10 @@ std::string sample_cli_temp_dir() {
 TEST(SampleCLISmoke, WritesAGridOfTheRequestedImages) {
   const std::string dir = sample_cli_temp_dir();
   const std::string out = dir + "/grid.png";  // the parent is created by the command
-  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " +
-                                 nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors") +
-                                 " --prompt \"a photo of a cat\" --n 3 --steps 2 --guidance 5 --seed 7 --device cpu"
-                                 " --out " + out);
+  CommandResult r =
+      run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " +
+                   nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors") +
+                   " --prompt \"a photo of a cat\" --n 3 --steps 2 --guidance 5 --seed 7 --device cpu --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   nablagfn::Image grid = nablagfn::read_png(out);
   // 3 images of 16x16 in ceil(sqrt(3)) = 2 columns, 2 rows, 2-pixel padding.
@@ -78,12 +78,14 @@ TEST(SampleCLISmoke, UnknownDtypeIsOneErrorLine) {
 TEST(SampleCLISmoke, MisShapedLoRAIsOneErrorLine) {
   const std::string dir = sample_cli_temp_dir();
   std::filesystem::create_directories(dir);
-  nablagfn::TensorMap lora = nablagfn::load_safetensors(nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors"));
+  nablagfn::TensorMap lora =
+      nablagfn::load_safetensors(nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors"));
   const std::string key = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight";
   lora[key] = at::zeros({4, 7});  // a context width of 7, not the UNet's 16
   nablagfn::save_safetensors(dir + "/bad.safetensors", lora);
-  CommandResult r = run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " + dir +
-                                 "/bad.safetensors --prompt cat --device cpu --out " + dir + "/grid.png");
+  CommandResult r =
+      run_nablagfn("sample --model " + nablagfn::test::data_path("sd_tiny") + " --lora " + dir +
+                   "/bad.safetensors --lora-alpha 4 --prompt cat --device cpu --out " + dir + "/grid.png");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;

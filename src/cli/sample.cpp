@@ -42,7 +42,8 @@ void read_lora_shape(const std::string& path, double alpha_override, ModelConfig
         file = (fs::path(path) / name).string();
         break;
       }
-    if (fs::exists(fs::path(path) / "adapter_config.json")) peft_config = (fs::path(path) / "adapter_config.json").string();
+    if (fs::exists(fs::path(path) / "adapter_config.json"))
+      peft_config = (fs::path(path) / "adapter_config.json").string();
   }
   require(fs::is_regular_file(file), "LoRA '" + path + "' is not a .safetensors file or a LoRA directory",
           "pass pytorch_lora_weights.safetensors, adapter_model.safetensors or the folder holding them");
@@ -103,7 +104,8 @@ int run_sample(const std::vector<std::string>& args) {
   int n = 4, steps = 50, batch = 8;
   double guidance = 7.5, eta = 1.0, lora_alpha = 0.0;
   int64_t seed = 0;
-  app.add_option("--model", model, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+  app.add_option("--model", model,
+                 "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
       ->required();
   app.add_option("--lora", lora, "LoRA weights: a peft or diffusers .safetensors file, or its folder");
   app.add_option("--lora-alpha", lora_alpha, "LoRA alpha when the file records none (default: the rank)");

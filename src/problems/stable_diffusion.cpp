@@ -37,11 +37,11 @@ const char* const kFolderHint =
 
 // The release's simple_animals prompt set (ddpo-pytorch assets/simple_animals.txt, spec §5.4).
 const std::vector<std::string> kSimpleAnimals = {
-    "cat",    "dog",      "horse",    "monkey",  "rabbit",    "zebra",   "spider", "bird",   "sheep",
-    "deer",   "cow",      "goat",     "lion",    "tiger",     "bear",    "raccoon", "fox",   "wolf",
-    "lizard", "beetle",   "ant",      "butterfly", "fish",    "shark",   "whale",  "dolphin", "squirrel",
-    "mouse",  "rat",      "snake",    "turtle",  "frog",      "chicken", "duck",   "goose",  "bee",
-    "pig",    "turkey",   "fly",      "llama",   "camel",     "bat",     "gorilla", "hedgehog", "kangaroo"};
+    "cat",    "dog",    "horse", "monkey",    "rabbit", "zebra",   "spider",  "bird",     "sheep",
+    "deer",   "cow",    "goat",  "lion",      "tiger",  "bear",    "raccoon", "fox",      "wolf",
+    "lizard", "beetle", "ant",   "butterfly", "fish",   "shark",   "whale",   "dolphin",  "squirrel",
+    "mouse",  "rat",    "snake", "turtle",    "frog",   "chicken", "duck",    "goose",    "bee",
+    "pig",    "turkey", "fly",   "llama",     "camel",  "bat",     "gorilla", "hedgehog", "kangaroo"};
 
 // The first of names that exists in dir, or "" when none does.
 std::string first_existing(const std::filesystem::path& dir, const std::vector<std::string>& names) {
@@ -97,7 +97,8 @@ UNetFlowNetOptions flow_options(const ModelConfig& m, const UNetConfig& base, in
 void check_diffusers_folder(const std::string& path) {
   namespace fs = std::filesystem;
   using sd_problem_detail::kFolderHint;
-  require(!path.empty(), "model.path is empty", "set model.path (--model for sample) to a diffusers Stable Diffusion folder");
+  require(!path.empty(), "model.path is empty",
+          "set model.path (--model for sample) to a diffusers Stable Diffusion folder");
   require(fs::is_directory(path), "model folder '" + path + "' does not exist", kFolderHint);
   const fs::path dir(path);
   std::vector<std::string> missing;
@@ -116,8 +117,7 @@ void check_diffusers_folder(const std::string& path) {
   need("tokenizer/vocab.json");
   need("tokenizer/merges.txt");
   need("scheduler/scheduler_config.json");
-  if (!missing.empty())
-    throw Error("model folder '" + path + "' lacks " + join(missing, ", "), kFolderHint);
+  if (!missing.empty()) throw Error("model folder '" + path + "' lacks " + join(missing, ", "), kFolderHint);
 }
 
 at::ScalarType parse_model_dtype(const std::string& name, c10::Device device) {
@@ -179,8 +179,9 @@ StableDiffusion make_sd_pipeline(const Config& config) {
   p.uncond_context = text->encode({""});  // [1, L, D]
   const int64_t D = p.uncond_context.size(2);
   require(unet_config.cross_attention_dim[0] == D,
-          "the text encoder of '" + m.path + "' gives " + std::to_string(D) + "-wide hidden states but the UNet's "
-              "cross-attention takes " + std::to_string(unet_config.cross_attention_dim[0]),
+          "the text encoder of '" + m.path + "' gives " + std::to_string(D) +
+              "-wide hidden states but the UNet's cross-attention takes " +
+              std::to_string(unet_config.cross_attention_dim[0]),
           "the folder mixes parts of different models (SD-1.x: 768, SD-2.x: 1024)");
   AutoencoderKL vae = sd_problem_detail::load_sd_vae(m.path, backend);
   require(vae->config().latent_channels == unet_config.in_channels,
