@@ -28,7 +28,7 @@ Config adjoint_config() {
   return c;
 }
 
-// β·r(x) of the config's quadratic reward, in float64 (the reward itself returns float32).
+// β·r(x) of the config's quadratic reward, written out independently of the reward class.
 at::Tensor beta_reward(const Config& c, const at::Tensor& x) {
   at::Tensor center = at::tensor(c.reward.quadratic_center, at::kDouble).view({1, -1});
   return c.algorithm.beta * (-(x - center).pow(2).sum(1) / c.reward.quadratic_scale);  // [B, 2] -> [B]
@@ -45,7 +45,8 @@ at::Tensor pretrained_mean(Problem& P, const at::Tensor& x, int k) {
 // x_{j+1} = μ#(x_j) + σ_j·z_j for j = k … K−1 from y = x_k; z [B, K, 2] (zeros: the mean chain).
 at::Tensor pretrained_chain(Problem& P, const at::Tensor& y, int k, const at::Tensor& z) {
   at::Tensor x = y;
-  for (int j = k; j < P.scheduler->n_steps(); ++j) x = pretrained_mean(P, x, j) + P.scheduler->std_at(j) * z.select(1, j);
+  for (int j = k; j < P.scheduler->n_steps(); ++j)
+    x = pretrained_mean(P, x, j) + P.scheduler->std_at(j) * z.select(1, j);
   return x;
 }
 
@@ -60,8 +61,9 @@ double adjoint_fd_error(Problem& P, const Config& c, const TrajectoryBatch& mb, 
     for (int d = 0; d < 2; ++d) {
       at::Tensor e = at::zeros_like(x);
       e.select(1, d).fill_(h);
-      at::Tensor fd = (beta_reward(c, pretrained_chain(P, x + e, k, z)) - beta_reward(c, pretrained_chain(P, x - e, k, z))) /
-                      (2 * h);  // [B]
+      at::Tensor fd =
+          (beta_reward(c, pretrained_chain(P, x + e, k, z)) - beta_reward(c, pretrained_chain(P, x - e, k, z))) /
+          (2 * h);  // [B]
       at::Tensor ak = a.select(1, k).select(1, d);
       worst = std::max(worst, (ak - fd).abs().max().item<double>() / a.select(1, k).abs().max().item<double>());
     }

@@ -20,7 +20,7 @@ at::Tensor lean_adjoint(Problem& problem, const TrajectoryBatch& mb, double beta
   // a_K = β·∇_x r(x_K).
   {
     at::Tensor x = mb.x.select(1, K).detach().clone().set_requires_grad(true);  // [B, S...]
-    at::Tensor r = problem.reward_of(x, mb.prompts);                             // [B]
+    at::Tensor r = problem.reward_of(x, mb.prompts);                            // [B]
     auto g = torch::autograd::grad({r.sum()}, {x}, {}, false, false);
     a.select(1, K).copy_(beta * g[0].to(dt));
   }
@@ -56,8 +56,8 @@ LossTerms AdjointMatching::accumulate(const TrajectoryBatch& mb, const StepInfo&
   for (int64_t j = 0; j < J; ++j) {
     at::Tensor k = idx.select(1, j);  // [B] CPU
     TransitionRows tr = transition_rows(mb, k);
-    at::Tensor a_next = a.index({rows.to(a.device()), (k + 1).to(a.device())});  // [B, K+1, S...] -> [B, S...]
-    at::Tensor sigma = baseline_row_view(S.step_std(k, a_next), a_next);       // [B, 1...]
+    at::Tensor a_next = a.index({rows.to(a.device()), (k + 1).to(a.device())});        // [B, K+1, S...] -> [B, S...]
+    at::Tensor sigma = baseline_row_view(S.step_std(k, a_next), a_next);               // [B, 1...]
     at::Tensor mean_pol = baseline_step_mean(problem_, tr, k, c, Adapter::On).to(dt);  // [B, S...]
     at::Tensor mean_ref;
     {
@@ -66,8 +66,8 @@ LossTerms AdjointMatching::accumulate(const TrajectoryBatch& mb, const StepInfo&
     }
     // (μ_θ − μ_#)/σ_k against σ_k·a_{k+1}: the matching residual in units of the step noise.
     at::Tensor loss = ((mean_pol - mean_ref) / sigma - sigma * a_next).pow(2).mean();
-    const std::pair<const char*, double> named[] = {{"loss", loss.item<double>()},
-                                                    {"adjoint_norm", a_next.flatten(1).norm(2, 1).mean().item<double>()}};
+    const std::pair<const char*, double> named[] = {
+        {"loss", loss.item<double>()}, {"adjoint_norm", a_next.flatten(1).norm(2, 1).mean().item<double>()}};
     for (const auto& [name, v] : named) {
       check_finite_term(v, name, info, mb);
       sums[name] += v / static_cast<double>(J);

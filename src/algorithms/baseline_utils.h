@@ -37,8 +37,8 @@ class ScalarLogFlow {
  public:
   // Error naming the algorithm when the problem has no scalar flow network.
   ScalarLogFlow(Problem& problem, const std::string& algorithm);
-  // x [B, S...] (any float dtype; run in the network's dtype, that of x for the toy), t [B] int64,
-  // cond [B, L, D] or undefined -> [B] in x's dtype, with a graph to ψ.
+  // x [B, S...] in the network's dtype, t [B] int64 noise levels, cond [B, L, D] or undefined -> [B] in x's
+  // dtype, with a graph to ψ.
   at::Tensor operator()(const at::Tensor& x, const at::Tensor& t, const at::Tensor& cond);
   ParamGroup parameter_group(const Config& config);
   std::vector<std::pair<std::string, at::Tensor>> state();

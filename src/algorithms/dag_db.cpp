@@ -32,7 +32,9 @@ double DAGDB::beta_at(int epoch, int n_epochs) const {
   return config_.algorithm.beta * std::min(1.0, epoch / (anneal * n_epochs));
 }
 
-void DAGDB::begin_epoch(const TrajectoryBatch&, const StepInfo& info) { beta_epoch_ = beta_at(info.epoch, info.n_epochs); }
+void DAGDB::begin_epoch(const TrajectoryBatch&, const StepInfo& info) {
+  beta_epoch_ = beta_at(info.epoch, info.n_epochs);
+}
 
 at::Tensor DAGDB::guessed_log_flow(const TrajectoryBatch& mb, const at::Tensor& x, const at::Tensor& k) const {
   const Scheduler& S = *problem_.scheduler;
@@ -61,17 +63,17 @@ LossTerms DAGDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, dou
     const at::Device device = tr.x.device();
     // log P_θ(x_{k+1}|x_k) with the guided policy ε (graph to θ).
     at::Tensor eps_pol;
-    at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On, &eps_pol);                // [B, S...]
+    at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On, &eps_pol);  // [B, S...]
     at::Tensor x = tr.x.to(dt), x_next = tr.x_next.to(dt);
     at::Tensor log_pf = gaussian_log_prob(x_next, mean.to(dt), S.step_std(k, x_next));  // [B]
     // log P_B(x_k|x_{k+1}), the DDPM noising kernel (constant).
-    at::Tensor ratio = (S.state_alpha_bars(k) / target_alpha_bars(S, k)).to(device);     // [B] ᾱ_τ/ᾱ_τ'
-    at::Tensor pb_mean = baseline_row_view(at::sqrt(ratio), x_next) * x_next;           // [B, S...]
-    at::Tensor log_pb = gaussian_log_prob(x, pb_mean, at::sqrt(1.0 - ratio));           // [B]
+    at::Tensor ratio = (S.state_alpha_bars(k) / target_alpha_bars(S, k)).to(device);  // [B] ᾱ_τ/ᾱ_τ'
+    at::Tensor pb_mean = baseline_row_view(at::sqrt(ratio), x_next) * x_next;         // [B, S...]
+    at::Tensor log_pb = gaussian_log_prob(x, pb_mean, at::sqrt(1.0 - ratio));         // [B]
     // Forward-looking log-flows; the terminal one is β_e·r(x_K) with the stored reward.
     at::Tensor t = S.state_timesteps(k).to(device), t_next = S.state_timesteps(k_next).to(device);
     at::Tensor log_flow = flow_(x, t, mb.cond) + guessed_log_flow(mb, tr.x, k).to(device, dt);  // [B]
-    at::Tensor terminal = k_next.eq(K).to(device);                                             // [B] bool
+    at::Tensor terminal = k_next.eq(K).to(device);                                              // [B] bool
     at::Tensor log_flow_next =
         at::where(terminal, beta_epoch_ * mb.reward.to(device, dt),
                   flow_(x_next, t_next, mb.cond) + guessed_log_flow(mb, tr.x_next, k_next).to(device, dt));

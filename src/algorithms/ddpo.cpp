@@ -47,7 +47,7 @@ LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
   for (int64_t j = 0; j < J; ++j) {
     at::Tensor k = idx.select(1, j);  // [B]
     TransitionRows tr = transition_rows(mb, k);
-    at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On);  // [B, S...]
+    at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On);                         // [B, S...]
     at::Tensor log_prob = gaussian_log_prob(tr.x_next, mean, S.step_std(k, mean)).to(at::kFloat);  // [B]
     at::Tensor log_ratio = log_prob - tr.log_prob;
     at::Tensor ratio = at::exp(log_ratio);

@@ -23,7 +23,7 @@ LossTerms DRaFTLV::accumulate(const TrajectoryBatch& mb, const StepInfo& info, d
   at::Tensor x_final = mb.x.select(1, K).detach();  // [B, K+1, S...] -> [B, S...]
   std::vector<int64_t> reps(x_final.dim(), 1);
   reps[0] = n;
-  at::Tensor x_rep = x_final.repeat(reps);  // [B, S...] -> [n·B, S...]
+  at::Tensor x_rep = x_final.repeat(reps);                                    // [B, S...] -> [n·B, S...]
   at::Tensor cond = mb.cond.defined() ? mb.cond.repeat({n, 1, 1}) : mb.cond;  // [B, L, D] -> [n·B, L, D]
   std::vector<std::string> prompts;
   for (int i = 0; i < n; ++i) prompts.insert(prompts.end(), mb.prompts.begin(), mb.prompts.end());

@@ -24,11 +24,11 @@ LossTerms ReFL::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
   // m ~ U{K − N, …, K − 1} per trajectory: the step whose x̂0 is scored.
   at::Tensor m = at::randint(first, K, {mb.size()}, info.gen, at::kLong);  // [B]
   TransitionRows tr = transition_rows(mb, m);
-  at::Tensor x = tr.x.detach();                                                       // [B, S...] stored x_m
-  at::Tensor t = S.state_timesteps(m).to(x.device());                                 // [B]
+  at::Tensor x = tr.x.detach();                        // [B, S...] stored x_m
+  at::Tensor t = S.state_timesteps(m).to(x.device());  // [B]
   at::Tensor eps = guided_eps(*problem_.denoiser, x, t, problem_.conditioning(mb.cond), Adapter::On);
-  at::Tensor x0_hat = S.predict_x0(m, x, eps);                                        // [B, S...]
-  at::Tensor r = problem_.reward_of(x0_hat, mb.prompts);                              // [B]
+  at::Tensor x0_hat = S.predict_x0(m, x, eps);            // [B, S...]
+  at::Tensor r = problem_.reward_of(x0_hat, mb.prompts);  // [B]
   at::Tensor loss = at::relu(a.refl_target - r).mean() * a.refl_loss_scale;
   LossTerms terms{{"loss", loss.item<double>()}, {"reward_x0", r.mean().item<double>()}};
   for (const auto& [name, v] : terms) check_finite_term(v, name, info, mb);

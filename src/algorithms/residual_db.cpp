@@ -23,7 +23,7 @@ at::Tensor ResidualDB::guessed_log_flow(const TrajectoryBatch& mb, const at::Ten
                                         const at::Tensor& k) const {
   at::NoGradGuard no_grad;
   at::Tensor x0_hat = problem_.scheduler->predict_x0(k, x, eps.detach());  // [B, S...]
-  at::Tensor r = problem_.reward_of(x0_hat, mb.prompts).to(at::kDouble);    // [B]
+  at::Tensor r = problem_.reward_of(x0_hat, mb.prompts).to(at::kDouble);   // [B]
   at::Tensor gamma = flow_gamma(*problem_.scheduler, k, config_.algorithm.gamma_mode).to(r.device());
   return config_.algorithm.beta * gamma * r;
 }
@@ -54,7 +54,8 @@ LossTerms ResidualDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info
       at::NoGradGuard no_grad;
       mean_ref = baseline_step_mean(problem_, tr, k, c, Adapter::Off).to(dt);
     }
-    at::Tensor log_ratio = ((x_next - mean_ref).pow(2) - (x_next - mean_pol).pow(2)).div(2 * var).flatten(1).sum(1);  // [B]
+    at::Tensor log_ratio =
+        ((x_next - mean_ref).pow(2) - (x_next - mean_pol).pow(2)).div(2 * var).flatten(1).sum(1);  // [B]
     // Forward-looking log-flows F̃ = β·γ·r(x̂_θ) + f_ψ; the terminal one is β·r(x_K) with the stored reward.
     at::Tensor t = S.state_timesteps(k).to(device), t_next = S.state_timesteps(k_next).to(device);
     at::Tensor log_flow = flow_(x, t, mb.cond) + guessed_log_flow(mb, tr.x, eps_pol, k).to(device, dt);  // [B]
