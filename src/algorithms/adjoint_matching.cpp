@@ -1,6 +1,7 @@
 #include "algorithms/adjoint_matching.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "algorithms/baseline_utils.h"

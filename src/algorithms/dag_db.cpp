@@ -1,6 +1,7 @@
 #include "algorithms/dag_db.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 

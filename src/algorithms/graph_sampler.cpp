@@ -6,6 +6,7 @@
 #if NABLAGFN_WITH_CUDA
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/core/GradMode.h>
 #include <c10/cuda/CUDAFunctions.h>

@@ -14,8 +14,8 @@ namespace nablagfn {
 
 NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), config_(config) {
   const AlgorithmConfig& a = config.algorithm;
-  settings_ = {a.beta, a.prior_strength, a.no_flow ? 0.0 : a.reverse_loss_scale, a.output_reg, a.gamma_mode,
-               config.model.flow_conditioning};
+  settings_ = {a.beta,       a.prior_strength, a.no_flow ? 0.0 : a.reverse_loss_scale, a.output_reg, a.gamma_mode,
+               config.model.flow_conditioning, a.reverse_at_terminal};
   require(problem.reward->differentiable(), "nabla_db needs a differentiable reward, '" + problem.reward->name() + "' is not",
           "use ddpo for non-differentiable rewards");
   require(problem.scheduler->n_steps() > 0 && problem.scheduler->std_at(0) > 0,
@@ -111,7 +111,9 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   out.l_F = resid_F.pow(2).mean();
   if (reverse) {
     at::Tensor resid_B = s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur;
-    out.l_B = (non_terminal * resid_B).pow(2).mean();
+    // The release masks the last transition's reverse condition (spec §3.4); x_{K−1} is not a final state,
+    // so the condition holds there too and, kept, carries the terminal reward into g_φ.
+    out.l_B = (s.reverse_at_terminal ? resid_B : non_terminal * resid_B).pow(2).mean();
   } else {
     out.l_B = at::zeros({}, x_next_l.options());
   }

@@ -6,7 +6,8 @@
 //
 // Per trained transition k of a trajectory (x = x_k, x' = x_{k+1}), spec §3.4:
 //   ℓ_F = mean[(S→_θ − η·S→_# − g_φ(x') − G(x'))²]            (no g_φ on the terminal transition)
-//   ℓ_B = mean[(η·S←_θ − η·S←_# + g_φ(x) + G(x))²]            (non-terminal rows; S←_θ is a constant)
+//   ℓ_B = mean[(η·S←_θ − η·S←_# + g_φ(x) + G(x))²]            (non-terminal rows unless reverse_at_terminal;
+//                                                               S←_θ is a constant)
 //   ℓ_T = mean over terminal rows of mean(g_φ(x_K)²)
 //   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
 //   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
@@ -30,6 +31,7 @@ struct NablaDBSettings {
   double lambda = 1e3;  // output_reg
   std::string gamma_mode = "squared";
   std::string flow_conditioning = "auto";  // auto | prompt | zero
+  bool reverse_at_terminal = false;
 };
 
 class NablaDB : public Algorithm {

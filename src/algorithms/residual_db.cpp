@@ -1,6 +1,7 @@
 #include "algorithms/residual_db.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "algorithms/predicted_reward.h"
 #include "algorithms/transition_sampling.h"

@@ -131,6 +131,7 @@ struct AlgorithmConfig {
   double output_reg = 1e3;
   std::string gamma_mode = "squared";
   bool no_flow = false;
+  bool reverse_at_terminal = false;
   bool quirk_double_step = false;
   bool quirk_stale_prompts = false;
   bool quirk_same_seed = false;
@@ -154,6 +155,9 @@ struct AlgorithmConfig {
     v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)");
     v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
     v("no_flow", no_flow, "drop the flow network g_phi (forward loss only; forces reverse_loss_scale = 0)");
+    v("reverse_at_terminal", reverse_at_terminal,
+      "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "
+      "leaves it out, which leaves the learned flow without the terminal reward as boundary condition");
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
