@@ -4,6 +4,7 @@
 // x_{k+1} = μ#(x_k) and on a stochastic pretrained rollout (noise z_k = (x_{k+1} − μ#(x_k))/σ_k recovered
 // from the stored states).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "algorithms/adjoint_matching.h"

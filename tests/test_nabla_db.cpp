@@ -4,12 +4,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
 
 #include "algorithms/nabla_db.h"
 #include "algorithms/trainer.h"
 #include "algorithms/transition_utils.h"
+#include "io/fs_util.h"
 #include "io/run_dir.h"
+#include <ATen/core/grad_mode.h>
 #include "problems/toy2d.h"
 #include "schedulers/gaussian_policy.h"
 
@@ -162,11 +163,11 @@ TEST(NablaDB, PredictedRewardGradientMatchesFiniteDifferences) {
 TEST(NablaDB, TrainsChecksPointsAndResumes) {
   Fixture f;
   std::string dir = ::testing::TempDir() + "/nabla_db_run";
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
   RunDir run = RunDir::create(dir, false);
   TrainSummary s = train(f.toy.problem, f.algo, f.config, run, nullptr);
   EXPECT_EQ(s.updates, 2 * 1);  // 8 trajectories / (4 x 2) = 1 update per epoch
-  EXPECT_TRUE(std::filesystem::exists(dir + "/checkpoints/epoch_0001/adapter.safetensors"));
+  EXPECT_TRUE(path_exists(dir + "/checkpoints/epoch_0001/adapter.safetensors"));
   // Resume with two more epochs: continues from the checkpoint, not from scratch.
   f.config.train.n_epochs = 4;
   RunDir again = RunDir::create(dir, true);

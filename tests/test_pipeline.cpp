@@ -8,11 +8,11 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "io/png.h"
+#include "io/fs_util.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
 #include "models/clip_prompt_encoder.h"
@@ -45,12 +45,9 @@ Config tiny_sd_config() {
 }
 
 std::string pipeline_temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("nablagfn_test_pipeline_" + name);
-  if (std::filesystem::exists(dir))
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
-      std::filesystem::permissions(e.path(), std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
-  std::filesystem::remove_all(dir);
-  return dir.string();
+  const std::string dir = join_path(::testing::TempDir(), "nablagfn_test_pipeline_" + name);
+  remove_tree(dir);
+  return dir;
 }
 
 }  // namespace
@@ -97,7 +94,7 @@ TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
 
 TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
   const std::string dir = pipeline_temp_dir("missing");
-  std::filesystem::create_directories(dir + "/unet");
+  make_directories(dir + "/unet");
   std::ofstream(dir + "/model_index.json") << "{}";
   std::ofstream(dir + "/unet/config.json") << "{}";
   try {
@@ -115,7 +112,7 @@ TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
   }
   EXPECT_THROW(check_diffusers_folder(dir + "/nowhere"), Error);
   EXPECT_THROW(check_diffusers_folder(""), Error);
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 TEST(PipelineErrors, BadDtypeAndPromptSets) {
@@ -132,12 +129,12 @@ TEST(PipelineErrors, BadDtypeAndPromptSets) {
   EXPECT_EQ(animals.back(), "kangaroo");
   EXPECT_EQ(load_prompt_set("a red fox"), std::vector<std::string>{"a red fox"});
   const std::string dir = pipeline_temp_dir("prompts");
-  std::filesystem::create_directories(dir);
+  make_directories(dir);
   std::ofstream(dir + "/p.txt") << "a cat\n\n  a dog  \r\n";
   EXPECT_EQ(load_prompt_set(dir + "/p.txt"), (std::vector<std::string>{"a cat", "a dog"}));
   EXPECT_THROW(load_prompt_set(dir + "/absent.txt"), Error);
   EXPECT_THROW(load_prompt_set(""), Error);
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 TEST(PipelineEvaluator, WritesGridLoRAAndFinalSamples) {
@@ -159,12 +156,12 @@ TEST(PipelineEvaluator, WritesGridLoRAAndFinalSamples) {
   Image grid = read_png(run.path("samples/epoch_0007.png"));
   EXPECT_EQ(grid.width, 2 * (16 + 2) + 2);  // 3 samples in 2 columns of 16x16 tiles
   EXPECT_EQ(grid.height, 2 * (16 + 2) + 2);
-  EXPECT_TRUE(std::filesystem::exists(run.path("samples/epoch_0000.png")));
+  EXPECT_TRUE(path_exists(run.path("samples/epoch_0000.png")));
   TensorMap final_samples = load_safetensors(run.path("final_samples.safetensors"));
   EXPECT_EQ(final_samples.at("latents").sizes(), (at::IntArrayRef{3, 4, 8, 8}));
   EXPECT_EQ(final_samples.at("rewards").size(0), 3);
   TensorMap lora = load_safetensors(run.path("pytorch_lora_weights.safetensors"));
   EXPECT_EQ(lora.size(), sd.denoiser->trainable_state().size());
   EXPECT_TRUE(lora.count("unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora.down.weight"));
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }

@@ -5,14 +5,19 @@
 
 #include <array>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include <ATen/ATen.h>
 
+#include "io/fs_util.h"
 #include "io/png.h"
 #include "io/tensor_io.h"
 #include "test_util.h"
+
+using nablagfn::join_path;
+using nablagfn::make_directories;
+using nablagfn::path_exists;
+using nablagfn::remove_tree;
 
 namespace {
 
@@ -34,9 +39,9 @@ CommandResult run_nablagfn(const std::string& args) {
 }
 
 std::string sample_cli_temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() / "nablagfn_test_sample_cli";
-  std::filesystem::remove_all(dir);
-  return dir.string();
+  const std::string dir = join_path(::testing::TempDir(), "nablagfn_test_sample_cli");
+  remove_tree(dir);
+  return dir;
 }
 
 }  // namespace
@@ -54,7 +59,7 @@ TEST(SampleCLISmoke, WritesAGridOfTheRequestedImages) {
   EXPECT_EQ(grid.width, 2 * (16 + 2) + 2);
   EXPECT_EQ(grid.height, 2 * (16 + 2) + 2);
   EXPECT_EQ(grid.channels, 3);
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }
 
 TEST(SampleCLISmoke, MissingModelFolderIsOneErrorLine) {
@@ -64,7 +69,7 @@ TEST(SampleCLISmoke, MissingModelFolderIsOneErrorLine) {
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
   EXPECT_NE(r.output.find("no_such_model"), std::string::npos) << r.output;
-  EXPECT_FALSE(std::filesystem::exists(dir + "/grid.png"));
+  EXPECT_FALSE(path_exists(dir + "/grid.png"));
 }
 
 TEST(SampleCLISmoke, UnknownDtypeIsOneErrorLine) {
@@ -77,7 +82,7 @@ TEST(SampleCLISmoke, UnknownDtypeIsOneErrorLine) {
 
 TEST(SampleCLISmoke, MisShapedLoRAIsOneErrorLine) {
   const std::string dir = sample_cli_temp_dir();
-  std::filesystem::create_directories(dir);
+  make_directories(dir);
   nablagfn::TensorMap lora =
       nablagfn::load_safetensors(nablagfn::test::data_path("nabla_db_tiny/lora_peft.safetensors"));
   const std::string key = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight";
@@ -90,5 +95,5 @@ TEST(SampleCLISmoke, MisShapedLoRAIsOneErrorLine) {
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
   EXPECT_NE(r.output.find(key), std::string::npos) << r.output;
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
 }

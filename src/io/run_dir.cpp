@@ -6,24 +6,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/fs_util.h"
 
 namespace nablagfn {
 namespace run_dir_detail {
-
-namespace fs = std::filesystem;
-
-void create_folder(const fs::path& folder) {
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec)
-    throw Error("cannot create folder '" + folder.string() + "': " + ec.message(),
-                "check the --out path and its permissions");
-}
 
 // The parsed object, or a discarded value if line is not one JSON object.
 nlohmann::json parse_object_line(const std::string& line) {
@@ -36,14 +27,12 @@ bool is_blank(const std::string& line) { return line.find_first_not_of(" \t\r") 
 }  // namespace run_dir_detail
 
 RunDir RunDir::create(const std::string& path, bool resume) {
-  namespace fs = std::filesystem;
   require(!path.empty(), "the run directory path is empty", "pass --out runs/NAME");
-  std::error_code ec;
-  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+  if (path_exists(path) && !is_directory(path))
     throw Error("'" + path + "' exists and is not a folder", "choose another --out");
-  const bool has_run = fs::exists(fs::path(path) / kConfigFile, ec);
+  const bool has_run = path_exists(join_path(path, kConfigFile));
   if (has_run && !resume) throw Error("'" + path + "' already holds a run", "pass --resume or choose another --out");
-  for (const char* sub : {"samples", "plots", "checkpoints"}) run_dir_detail::create_folder(fs::path(path) / sub);
+  for (const char* sub : {"samples", "plots", "checkpoints"}) make_directories(join_path(path, sub));
   RunDir run(path, has_run);
   run.write_text(kIncompleteMarker,
                  "This run has not finished: it is running, crashed or was interrupted.\n"
@@ -54,20 +43,18 @@ RunDir RunDir::create(const std::string& path, bool resume) {
 std::string RunDir::path(const std::string& rel) const {
   require(!rel.empty() && rel.front() != '/', "run file name '" + rel + "' is not a relative path",
           "name files inside the run directory relative to it");
-  return (std::filesystem::path(root_) / rel).string();
+  return join_path(root_, rel);
 }
 
 void RunDir::write_text(const std::string& rel, const std::string& text) const { write_file_atomic(path(rel), text); }
 
 void RunDir::mark_complete() const {
-  std::error_code ec;
-  std::filesystem::remove(path(kIncompleteMarker), ec);
-  if (ec) throw Error("cannot remove '" + path(kIncompleteMarker) + "': " + ec.message(), "check folder permissions");
+  if (std::remove(path(kIncompleteMarker).c_str()) != 0 && path_exists(path(kIncompleteMarker)))
+    throw Error("cannot remove '" + path(kIncompleteMarker) + "'", "check folder permissions");
 }
 
 bool RunDir::is_complete() const {
-  std::error_code ec;
-  return !std::filesystem::exists(path(kIncompleteMarker), ec);
+  return !path_exists(path(kIncompleteMarker));
 }
 
 MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {
