@@ -48,14 +48,11 @@ LossTerms AdjointMatching::accumulate(const TrajectoryBatch& mb, const StepInfo&
   const int K = S.n_steps();
   at::Tensor idx = sample_transitions(mb.size(), K, config_.train.timestep_fraction, config_.train.low_var_subsampling,
                                       info.gen);  // [B, J]
-  const int64_t J = idx.size(1);
   at::Tensor a = lean_adjoint(problem_, mb, config_.algorithm.beta, static_cast<int>(idx.min().item<int64_t>()) + 1);
   const at::ScalarType dt = a.scalar_type();
   Conditioning c = problem_.conditioning(mb.cond);
   at::Tensor rows = at::arange(mb.size(), at::kLong);
-  LossTerms sums;
-  for (int64_t j = 0; j < J; ++j) {
-    at::Tensor k = idx.select(1, j);  // [B] CPU
+  LossTerms sums = accumulate_transitions(idx, info, mb, scale, [&](const at::Tensor& k) {
     TransitionRows tr = transition_rows(mb, k);
     at::Tensor a_next = a.index({rows.to(a.device()), (k + 1).to(a.device())});        // [B, K+1, S...] -> [B, S...]
     at::Tensor sigma = baseline_row_view(S.step_std(k, a_next), a_next);               // [B, 1...]
@@ -67,14 +64,9 @@ LossTerms AdjointMatching::accumulate(const TrajectoryBatch& mb, const StepInfo&
     }
     // (μ_θ − μ_#)/σ_k against σ_k·a_{k+1}: the matching residual in units of the step noise.
     at::Tensor loss = ((mean_pol - mean_ref) / sigma - sigma * a_next).pow(2).mean();
-    const std::pair<const char*, double> named[] = {
-        {"loss", loss.item<double>()}, {"adjoint_norm", a_next.flatten(1).norm(2, 1).mean().item<double>()}};
-    for (const auto& [name, v] : named) {
-      check_finite_term(v, name, info, mb);
-      sums[name] += v / static_cast<double>(J);
-    }
-    (loss * (scale / static_cast<double>(J))).backward();
-  }
+    return TransitionLoss{loss,
+                          {{"adjoint_norm", a_next.flatten(1).norm(2, 1).mean().item<double>()}}};
+  });
   return sums;
 }
 

@@ -41,11 +41,8 @@ LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
 
   at::Tensor idx = sample_transitions(mb.size(), S.n_steps(), config_.train.timestep_fraction,
                                       config_.train.low_var_subsampling, info.gen);  // [B, J]
-  const int64_t J = idx.size(1);
   Conditioning c = problem_.conditioning(mb.cond);
-  LossTerms sums;
-  for (int64_t j = 0; j < J; ++j) {
-    at::Tensor k = idx.select(1, j);  // [B]
+  LossTerms sums = accumulate_transitions(idx, info, mb, scale, [&](const at::Tensor& k) {
     TransitionRows tr = transition_rows(mb, k);
     at::Tensor mean = baseline_step_mean(problem_, tr, k, c, Adapter::On);                         // [B, S...]
     at::Tensor log_prob = gaussian_log_prob(tr.x_next, mean, S.step_std(k, mean)).to(at::kFloat);  // [B]
@@ -55,16 +52,10 @@ LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
     at::Tensor unclipped = -adv * ratio;
     at::Tensor clipped = -adv * at::clamp(ratio, 1.0 - eps_clip, 1.0 + eps_clip);
     at::Tensor loss = at::maximum(unclipped, clipped).mean();
-    const std::pair<const char*, double> named[] = {
-        {"loss", loss.item<double>()},
-        {"approx_kl", 0.5 * log_ratio.detach().pow(2).mean().item<double>()},
-        {"clipfrac", ((ratio.detach() - 1.0).abs() > eps_clip).to(at::kFloat).mean().item<double>()}};
-    for (const auto& [name, v] : named) {
-      check_finite_term(v, name, info, mb);
-      sums[name] += v / static_cast<double>(J);
-    }
-    (loss * (scale / static_cast<double>(J))).backward();
-  }
+    return TransitionLoss{loss,
+                          {{"approx_kl", 0.5 * log_ratio.detach().pow(2).mean().item<double>()},
+                           {"clipfrac", ((ratio.detach() - 1.0).abs() > eps_clip).to(at::kFloat).mean().item<double>()}}};
+  });
   sums["advantage_abs"] = adv.abs().mean().item<double>();
   return sums;
 }

@@ -131,22 +131,17 @@ LossTerms NablaDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, d
   const int K = problem_.scheduler->n_steps();
   at::Tensor idx = sample_transitions(mb.size(), K, config_.train.timestep_fraction, config_.train.low_var_subsampling,
                                       info.gen);  // [B, J]
-  const int64_t J = idx.size(1);
   std::vector<std::string> prompts = mb.prompts;
   if (config_.algorithm.quirk_stale_prompts && !last_sampled_prompts_.empty())
     for (size_t i = 0; i < prompts.size(); ++i) prompts[i] = last_sampled_prompts_[i % last_sampled_prompts_.size()];
-  LossTerms sums;
-  for (int64_t j = 0; j < J; ++j) {
-    NablaDBTerms t = terms(mb, idx.select(1, j), prompts);
-    const std::pair<const char*, at::Tensor*> named[] = {
-        {"l_F", &t.l_F}, {"l_B", &t.l_B}, {"l_T", &t.l_T}, {"l_R", &t.l_R}, {"loss", &t.total}};
-    for (const auto& [name, value] : named) {
-      double v = value->item<double>();
-      check_finite_term(v, name, info, mb);
-      sums[name] += v / static_cast<double>(J);
-    }
-    (t.total * (scale / static_cast<double>(J))).backward();
-  }
+  LossTerms sums = accumulate_transitions(idx, info, mb, scale, [&](const at::Tensor& k) {
+    NablaDBTerms t = terms(mb, k, prompts);
+    return TransitionLoss{t.total,
+                          {{"l_F", t.l_F.item<double>()},
+                           {"l_B", t.l_B.item<double>()},
+                           {"l_T", t.l_T.item<double>()},
+                           {"l_R", t.l_R.item<double>()}}};
+  });
   return sums;
 }
 

@@ -35,11 +35,8 @@ LossTerms ResidualDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info
   const double lambda = config_.algorithm.output_reg;
   at::Tensor idx = sample_transitions(mb.size(), K, config_.train.timestep_fraction, config_.train.low_var_subsampling,
                                       info.gen);  // [B, J]
-  const int64_t J = idx.size(1);
   Conditioning c = problem_.conditioning(mb.cond);
-  LossTerms sums;
-  for (int64_t j = 0; j < J; ++j) {
-    at::Tensor k = idx.select(1, j);  // [B] CPU
+  LossTerms sums = accumulate_transitions(idx, info, mb, scale, [&](const at::Tensor& k) {
     at::Tensor k_next = k + 1;
     TransitionRows tr = transition_rows(mb, k);
     const at::ScalarType dt = tr.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
@@ -72,17 +69,12 @@ LossTerms ResidualDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info
     at::Tensor l_db = (log_flow + log_ratio - log_flow_next).pow(2).mean();
     at::Tensor l_R = lambda > 0 ? (eps_pol.to(dt) - tr.eps_old.to(dt)).pow(2).mean() : at::zeros({}, l_db.options());
     at::Tensor total = l_db + lambda * l_R;
-    const std::pair<const char*, double> named[] = {{"l_db", l_db.item<double>()},
-                                                    {"l_R", l_R.item<double>()},
-                                                    {"log_ratio", log_ratio.mean().item<double>()},
-                                                    {"log_flow", log_flow.mean().item<double>()},
-                                                    {"loss", total.item<double>()}};
-    for (const auto& [name, v] : named) {
-      check_finite_term(v, name, info, mb);
-      sums[name] += v / static_cast<double>(J);
-    }
-    (total * (scale / static_cast<double>(J))).backward();
-  }
+    return TransitionLoss{total,
+                          {{"l_db", l_db.item<double>()},
+                           {"l_R", l_R.item<double>()},
+                           {"log_ratio", log_ratio.mean().item<double>()},
+                           {"log_flow", log_flow.mean().item<double>()}}};
+  });
   return sums;
 }
 

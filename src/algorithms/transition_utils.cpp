@@ -25,6 +25,22 @@ TransitionRows transition_rows(const TrajectoryBatch& mb, const at::Tensor& k) {
   return out;
 }
 
+LossTerms accumulate_transitions(const at::Tensor& idx, const StepInfo& info, const TrajectoryBatch& mb, double scale,
+                                 const std::function<TransitionLoss(const at::Tensor& k)>& body) {
+  const int64_t J = idx.size(1);
+  LossTerms sums;
+  for (int64_t j = 0; j < J; ++j) {
+    TransitionLoss t = body(idx.select(1, j));  // [B] step indices
+    t.logged.emplace_back("loss", t.loss.item<double>());
+    for (const auto& [name, v] : t.logged) {
+      check_finite_term(v, name, info, mb);
+      sums[name] += v / static_cast<double>(J);
+    }
+    (t.loss * (scale / static_cast<double>(J))).backward();
+  }
+  return sums;
+}
+
 void check_finite_term(double v, const std::string& term, const StepInfo& info, const TrajectoryBatch& mb) {
   if (std::isfinite(v)) return;
   std::string prompt = mb.prompts.empty() ? "" : mb.prompts.front();

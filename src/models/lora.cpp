@@ -185,20 +185,8 @@ void LoRAAdapter::load_state(const TensorMap& state, const std::string& source) 
   for (const auto& kv : state) {
     if (!used.count(kv.first)) unexpected.push_back(kv.first);
   }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
-      if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
-      return s;
-    };
-    std::string msg = "LoRA weights in '" + source + "' do not fit the adapter:";
-    if (!missing.empty()) msg += " missing [" + list(missing) + "];";
-    if (!unexpected.empty()) msg += " unexpected [" + list(unexpected) + "];";
-    if (!mismatched.empty()) msg += " mis-shaped [" + list(mismatched) + "];";
-    msg.pop_back();
-    throw Error(msg, "check model.lora_rank and that the adapter was trained on this UNet architecture");
-  }
+  throw_if_keys_mismatch("LoRA weights in '" + source + "' do not fit the adapter", missing, unexpected, mismatched,
+                         "check model.lora_rank and that the adapter was trained on this UNet architecture");
   torch::NoGradGuard no_grad;
   for (auto& [name, param] : named_parameters()) param.copy_(state.at(name));
 }

@@ -17,6 +17,24 @@ TensorMap state_dict(const torch::nn::Module& module) {
   return out;
 }
 
+void throw_if_keys_mismatch(const std::string& what, const std::vector<std::string>& missing,
+                            const std::vector<std::string>& unexpected, const std::vector<std::string>& mismatched,
+                            const std::string& hint) {
+  if (missing.empty() && mismatched.empty() && unexpected.empty()) return;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
+    return s;
+  };
+  std::string msg = what + ":";
+  if (!missing.empty()) msg += " missing [" + list(missing) + "];";
+  if (!unexpected.empty()) msg += " unexpected [" + list(unexpected) + "];";
+  if (!mismatched.empty()) msg += " mis-shaped [" + list(mismatched) + "];";
+  msg.pop_back();
+  throw Error(msg, hint);
+}
+
 void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
                      const LoadOptions& options) {
   TensorMap expected = state_dict(module);
@@ -40,21 +58,9 @@ void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const 
     if (key.rfind(options.prefix, 0) != 0) continue;
     if (!used.count(key) && !ignored.count(key.substr(options.prefix.size()))) unexpected.push_back(key);
   }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
-      if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
-      return s;
-    };
-    std::string msg = "weights in '" + source + "' do not fit the model:";
-    if (!missing.empty()) msg += " missing [" + list(missing) + "];";
-    if (!unexpected.empty()) msg += " unexpected [" + list(unexpected) + "];";
-    if (!mismatched.empty()) msg += " mis-shaped [" + list(mismatched) + "];";
-    msg.pop_back();
-    throw Error(msg, options.hint.empty() ? "check that config.json and the weights belong to the same model"
-                                          : options.hint);
-  }
+  throw_if_keys_mismatch("weights in '" + source + "' do not fit the model", missing, unexpected, mismatched,
+                         options.hint.empty() ? "check that config.json and the weights belong to the same model"
+                                              : options.hint);
   torch::NoGradGuard no_grad;
   for (auto& [key, target] : expected) target.copy_(tensors.at(options.prefix + key));
 }

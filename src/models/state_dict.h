@@ -22,6 +22,12 @@ struct LoadOptions {
 void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
                      const LoadOptions& options = {});
 
+// Throws one Error listing every missing, unexpected and mis-shaped key (at most 8 of each, then a count)
+// when any list is non-empty: "<what>: missing [...]; unexpected [...]; mis-shaped [...] (hint: ...)".
+void throw_if_keys_mismatch(const std::string& what, const std::vector<std::string>& missing,
+                            const std::vector<std::string>& unexpected, const std::vector<std::string>& mismatched,
+                            const std::string& hint);
+
 // The module's parameters and buffers as name -> tensor (no copy).
 TensorMap state_dict(const torch::nn::Module& module);
 

@@ -36,7 +36,7 @@ std::vector<std::pair<std::string, at::Tensor>> ToyDenoiser::trainable_state() {
 }
 
 void ToyDenoiser::load_trainable_state(const TensorMap& state) {
-  load_state_dict(*residual_, state, "toy policy checkpoint", LoadOptions{"residual."});
+  load_state_dict(*residual_, state, "toy policy checkpoint", LoadOptions{"residual.", {}, ""});
 }
 
 MLPFlowNet::MLPFlowNet(const TimeMLPOptions& options, at::ScalarType dtype) : net_(options) { net_->to(dtype); }
