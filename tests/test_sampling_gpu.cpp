@@ -17,6 +17,7 @@
 #include "models/unet2d_condition.h"
 #include "schedulers/scheduler.h"
 #include "test_util.h"
+#include "tiny_sd_unet.h"
 
 #if !NABLAGFN_WITH_CUDA
 #error "test_sampling_gpu needs NABLAGFN_WITH_CUDA (a CUDA libtorch)"
@@ -39,13 +40,8 @@ struct TinySD {
   explicit TinySD(at::ScalarType dtype) {
     at::globalContext().setAllowTF32CuDNN(false);
     const c10::Device cuda(c10::kCUDA, 0);
-    UNetConfig c;
-    c.block_out_channels = {16, 32, 32, 32};
-    c.norm_num_groups = 8;
-    c.cross_attention_dim = {16, 16, 16, 16};
-    c.sample_size = 8;
     torch::manual_seed(0);
-    UNet2DConditionModel unet(c);
+    UNet2DConditionModel unet(test::tiny_sd_unet_config());
     unet->to(cuda, dtype);
     unet->eval();
     LoRAConfig lora;

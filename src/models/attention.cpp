@@ -8,6 +8,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "kernels/fused_ops.h"
 
 namespace nablagfn {
 
@@ -103,6 +104,14 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   return at::linear(geglu_(x), linear_->weight, linear_->bias);  // [B, N, C] -> [B, N, 4C] -> [B, N, C]
 }
 
+torch::Tensor FeedForwardImpl::forward_fused(const torch::Tensor& x, torch::Tensor residual) {
+  const torch::Tensor hg = at::linear(x, geglu_->proj->weight, geglu_->proj->bias);  // [B, N, C] -> [B, N, 2·4C]
+  const torch::Tensor g = fused::geglu(hg);                                          // [B, N, 4C]
+  // [B·N, C] += [B·N, 4C] x [4C, C]: cuBLAS reads the residual in its epilogue (beta = 1).
+  residual.view({-1, residual.size(-1)}).addmm_(g.view({-1, g.size(-1)}), linear_->weight.t());
+  return residual;
+}
+
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t dim_head,
                                                      int64_t cross_attention_dim, bool upcast_attention) {
   auto layer_norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)); };
@@ -119,6 +128,19 @@ torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x, const t
   torch::Tensor h = x + attn1(norm1(x));  // [B, N, C]
   h = h + attn2(norm2(h), context);       // [B, N, C]
   return h + ff(norm3(h));                // [B, N, C]
+}
+
+torch::Tensor BasicTransformerBlockImpl::forward_fused(const torch::Tensor& x, const torch::Tensor& context) {
+  // (a + b + h_bias, n(a + b)), [B, N, C] each.
+  auto norm = [](const torch::nn::LayerNorm& n, const torch::Tensor& a, const torch::Tensor& b,
+                 const torch::Tensor& h_bias) {
+    return fused::add_layer_norm(a, b, n->weight, n->bias, n->options.eps(), h_bias);
+  };
+  const torch::Tensor n1 = norm(norm1, x, {}, {}).second;
+  const auto [h1, n2] = norm(norm2, x, attn1(n1), {});
+  // h2 takes ff's output bias now; ff's last GEMM then accumulates into h2.
+  const auto [h2, n3] = norm(norm3, h1, attn2(n2, context), ff->output_bias());
+  return ff->forward_fused(n3, h2);  // [B, N, C]
 }
 
 Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
@@ -144,6 +166,7 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
 
 torch::Tensor Transformer2DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   TORCH_CHECK(x.dim() == 4, "Transformer2DModel: x must be [B, C, H, W], got ", x.sizes());
+  if (fused::nhwc_path(x)) return forward_nhwc(x, context);
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   torch::Tensor h = norm(x);
   if (!proj_in_linear_.is_empty()) {
@@ -162,6 +185,23 @@ torch::Tensor Transformer2DModelImpl::forward(const torch::Tensor& x, const torc
     h = proj_out_conv_(h.contiguous());                     // [B, inner, H, W] -> [B, C, H, W]
   }
   return h + x;
+}
+
+torch::Tensor Transformer2DModelImpl::forward_nhwc(const torch::Tensor& x, const torch::Tensor& context) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const torch::nn::GroupNormOptions& o = norm->options;
+  torch::Tensor h = fused::group_norm(x, o.num_groups(), norm->weight, norm->bias, o.eps(), {}, /*silu=*/false);
+  // In NHWC memory the tokens are already rows: the permute and reshape are views.
+  h = h.permute({0, 2, 3, 1}).reshape({B, H * W, C});  // [B, C, H, W] -> [B, H*W, C]
+  const bool linear = !proj_in_linear_.is_empty();
+  const torch::Tensor& w_in = linear ? proj_in_linear_->weight : proj_in_conv_->weight;
+  const torch::Tensor& b_in = linear ? proj_in_linear_->bias : proj_in_conv_->bias;
+  h = at::linear(h, w_in.reshape({w_in.size(0), C}), b_in);  // [B, H*W, C] -> [B, H*W, inner]
+  for (auto& block : blocks_) h = block->forward_fused(h, context);
+  const torch::Tensor& w_out = linear ? proj_out_linear_->weight : proj_out_conv_->weight;
+  const torch::Tensor& b_out = linear ? proj_out_linear_->bias : proj_out_conv_->bias;
+  h = at::linear(h, w_out.reshape({C, h.size(2)}), b_out);  // [B, H*W, inner] -> [B, H*W, C]
+  return h.view({B, H, W, C}).permute({0, 3, 1, 2}) + x;    // [B, H*W, C] -> [B, C, H, W] (NHWC memory)
 }
 
 }  // namespace nablagfn

@@ -11,6 +11,9 @@
 //    or the fused one (compat::attention_fused, sdpa on libtorch >= 2.0, the reference on 1.13).
 //  - to_q / to_k / to_v / to_out.0 accept an attached LoRA branch (models/lora.h); it is not a submodule,
 //    so the module's state dict stays exactly the diffusers one.
+//  - no-grad channels-last CUDA inputs of Transformer2DModel take a fused path (kernels/fused_ops.h): NHWC
+//    GroupNorm, proj_in / proj_out as GEMMs on the NHWC memory (no token permutes), residual + LayerNorm
+//    and GEGLU as single kernels.
 // Legend: B batch, N query tokens (H*W), L context tokens, C channels, D context width, h heads, d head width.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -86,6 +89,11 @@ class FeedForwardImpl : public torch::nn::Module {
  public:
   explicit FeedForwardImpl(int64_t dim);
   torch::Tensor forward(const torch::Tensor& x);  // [B, N, C] -> [B, N, C]
+  // residual += forward(x) − net.2.bias, in place, and returns residual: GEGLU as one GEMM of width 2·4C
+  // and the fused h · GELU(gate) kernel, the last GEMM accumulating into residual (a fresh [B, N, C]
+  // tensor that already holds the output bias: fused::add_layer_norm's h_bias).
+  torch::Tensor forward_fused(const torch::Tensor& x, torch::Tensor residual);
+  const torch::Tensor& output_bias() const { return linear_->bias; }
 
   torch::nn::ModuleList net{nullptr};
 
@@ -101,6 +109,8 @@ class BasicTransformerBlockImpl : public torch::nn::Module {
   BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t dim_head, int64_t cross_attention_dim,
                             bool upcast_attention);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);  // [B, N, C], [B, L, D] -> [B, N, C]
+  // forward() with each residual add fused into the next LayerNorm and FeedForward::forward_fused.
+  torch::Tensor forward_fused(const torch::Tensor& x, const torch::Tensor& context);
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   Attention attn1{nullptr}, attn2{nullptr};
@@ -129,6 +139,9 @@ class Transformer2DModelImpl : public torch::nn::Module {
   torch::nn::ModuleList transformer_blocks{nullptr};
 
  private:
+  // forward() on the fused kernels; same shapes and result up to rounding.
+  torch::Tensor forward_nhwc(const torch::Tensor& x, const torch::Tensor& context);
+
   // Registered as `proj_in` / `proj_out`: 1x1 convolutions (SD-1) or linear layers (SD-2).
   torch::nn::Conv2d proj_in_conv_{nullptr}, proj_out_conv_{nullptr};
   torch::nn::Linear proj_in_linear_{nullptr}, proj_out_linear_{nullptr};

@@ -7,6 +7,8 @@
 //    the config parsers reject the others with a hint.
 //  - no FIR / KDownsample variants, no up/down inside the resnet, no dropout (SD uses 0.0).
 //  - the time embedding is optional (temb_channels = 0, the VAE); forward then takes an undefined temb.
+//  - no-grad channels-last CUDA inputs take a fused path (kernels/fused_ops.h): the convolution biases and
+//    the time shift are added inside the GroupNorm / residual kernels, SiLU inside the GroupNorm.
 // Legend: B batch, C channels, H/W spatial size, E time-embedding width.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
@@ -35,6 +37,9 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   torch::nn::Linear time_emb_proj{nullptr};
 
  private:
+  // forward() on the fused kernels; same shapes and result up to rounding.
+  torch::Tensor forward_nhwc(const torch::Tensor& x, const torch::Tensor& temb);
+
   double output_scale_factor_;
 };
 TORCH_MODULE(ResnetBlock2D);

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/tensor_io.h"
+#include "kernels/fused_ops.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
@@ -319,7 +320,15 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample, con
   torch::Tensor t = timestep.reshape({-1}).expand({B}).to(sample.device());   // [B]
   torch::Tensor emb = time_embedding(time_proj(t).to(sample.scalar_type()));  // [B] -> [B, C0] -> [B, E]
 
-  h = conv_in(h);  // [B, in, H, W] -> [B, C0, H, W]
+  // No-grad channels-last CUDA sampling runs every block on the fused kernels (kernels/fused_ops.h).
+  const bool nhwc = fused::nhwc_path(sample);
+  if (nhwc) {
+    const int64_t pad = (config_.conv_in_kernel - 1) / 2;
+    h = at::conv2d(h, conv_in->weight, {}, {1, 1}, {pad, pad});  // [B, in, H, W] -> [B, C0, H, W]
+    h = fused::add_bias_residual(h, conv_in->bias, {}, {});
+  } else {
+    h = conv_in(h);  // [B, in, H, W] -> [B, C0, H, W]
+  }
   std::vector<torch::Tensor> res_samples = {h};
   for (auto& block : down_) h = block->forward(h, emb, encoder_hidden_states, res_samples);  // -> [B, C_i, H_i, W_i]
   h = mid_block(h, emb, encoder_hidden_states);  // [B, C_last, H_min, W_min]
@@ -331,6 +340,11 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample, con
       upsample_size = std::vector<int64_t>{next_skip.size(2), next_skip.size(3)};
     }
     h = up_[i]->forward(h, res_samples, emb, encoder_hidden_states, upsample_size);  // -> [B, C_i, H_{i-1}, W_{i-1}]
+  }
+  if (nhwc) {
+    const torch::nn::GroupNormOptions& o = conv_norm_out->options;
+    h = fused::group_norm(h, o.num_groups(), conv_norm_out->weight, conv_norm_out->bias, o.eps(), {}, /*silu=*/true);
+    return conv_out(h);  // [B, C0, H, W] -> [B, out, H, W]
   }
   return conv_out(torch::silu(conv_norm_out(h)));  // [B, C0, H, W] -> [B, out, H, W]
 }

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "kernels/fused_ops.h"
+
 namespace nablagfn {
 
 namespace unet_blocks_detail {
@@ -110,8 +112,10 @@ torch::Tensor UNetUpBlockImpl::forward(torch::Tensor h, std::vector<torch::Tenso
                                        c10::optional<std::vector<int64_t>> upsample_size) {
   TORCH_CHECK(res_samples.size() >= resnets_.size(), "UNet up block: ", resnets_.size(), " skip connections needed, ",
               res_samples.size(), " left");
+  const bool nhwc = fused::nhwc_path(h);
   for (size_t i = 0; i < resnets_.size(); ++i) {
-    h = torch::cat({h, res_samples.back()}, 1);  // [B, C, H, W] ++ [B, C_skip, H, W] -> [B, C + C_skip, H, W]
+    // [B, C, H, W] ++ [B, C_skip, H, W] -> [B, C + C_skip, H, W]
+    h = nhwc ? fused::concat_channels(h, res_samples.back()) : torch::cat({h, res_samples.back()}, 1);
     res_samples.pop_back();
     h = resnets_[i](h, temb);                                  // [B, C + C_skip, H, W] -> [B, C_out, H, W]
     if (!attentions_.empty()) h = attentions_[i](h, context);  // [B, C_out, H, W]

@@ -6,6 +6,7 @@
 //  - a down (up) block with and without cross-attention share one implementation (`UNetDownBlockImpl`,
 //    `UNetUpBlockImpl`); the named classes only choose whether `attentions` exists.
 //  - no FreeU, no gradient checkpointing, no dual cross-attention, no additional residuals (ControlNet).
+//  - on the fused channels-last path (kernels/fused_ops.h) the up blocks concatenate with the NHWC kernel.
 // Legend: B batch, C channels, H/W spatial size, E time-embedding width, L/D context tokens / width.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>

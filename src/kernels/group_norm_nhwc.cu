@@ -1,0 +1,238 @@
+// GroupNorm on channels-last (NHWC) images with an optional per-(sample, channel) shift added before the
+// norm and an optional SiLU after it: see nhwc_kernels.h. ATen's CUDA GroupNorm has no NHWC kernel (it
+// copies channels-last inputs to NCHW), and SD's ResnetBlock2D follows it with a SiLU and precedes it
+// with a broadcast add (conv bias + time embedding); here that is one read for the statistics and one
+// read + write for the output.
+// Three launches:
+//  1. partial: block (chunk of pixels, sample n), one 16-byte channel vector per thread and `rows` pixels
+//     at a time, sums d = v − K_g and d² per group (shared-memory atomics), K_g = v at pixel 0 of the
+//     group's first channel: sums relative to a sample of the group keep fp32 exact enough while
+//     |μ − K_g| is a few σ, where E[v²] − μ² would cancel when |μ| ≫ σ;
+//  2. finalize: per (n, g), the chunks' sums into mean and rsqrt(var + eps);
+//  3. apply: y = act(x · a_c + b_c) with a_c = rstd·gamma_c, b_c = beta_c + (shift_c − mean)·a_c, blocks in
+//     the reverse order of the partial pass, so the first ones read pixels still in L2.
+#include <algorithm>
+
+#include "kernels/device_utils.cuh"
+
+namespace nablagfn::kernels {
+
+namespace {
+
+constexpr int kThreadsTarget = 256;  // threads per block, rounded to whole rows of channel vectors
+constexpr int kPixelsPerThread = 16;
+constexpr int kUnroll = 4;  // pixel loads in flight per thread
+
+struct Plan {
+  int cols = 0;          // 16-byte channel vectors per pixel
+  int rows = 0;          // pixels a block handles at a time
+  int threads = 0;       // rows · cols rounded up to whole warps
+  int chunk_pixels = 0;  // pixels per block
+  int n_chunks = 0;      // blocks per sample
+};
+
+bool make_plan(int64_t N, int64_t P, int64_t C, int64_t G, int vec, Plan& plan) {
+  if (N < 1 || N > 65535 || P < 1 || P > (int64_t{1} << 30) || C < 1 || G < 1 || G > 4096 || C % G != 0 ||
+      C % vec != 0) {
+    return false;
+  }
+  plan.cols = static_cast<int>(C / vec);
+  if (plan.cols > 1024) return false;
+  plan.rows = std::max(1, kThreadsTarget / plan.cols);
+  plan.threads = (plan.rows * plan.cols + 31) / 32 * 32;
+  if (plan.threads > 1024) return false;
+  plan.chunk_pixels = plan.rows * kPixelsPerThread;
+  plan.n_chunks = static_cast<int>((P + plan.chunk_pixels - 1) / plan.chunk_pixels);
+  return true;
+}
+
+// Shift of the channel vector at c0 for sample n, or zeros.
+template <typename T>
+__device__ __forceinline__ void load_shift(const T* shift, int64_t shift_stride, int n, int c0,
+                                           float (&s)[Pack<T>::kSize]) {
+  load_floats(shift == nullptr ? nullptr : shift + n * shift_stride + c0, 0.0f, s);
+}
+
+// K_g of the group holding channel c: v at pixel 0 of the group's first channel.
+template <typename T>
+__device__ __forceinline__ float group_reference(const T* x, const T* shift, int64_t shift_stride, int n, int P, int C,
+                                                 int c_first) {
+  const float s = shift == nullptr ? 0.0f : to_float(shift[n * shift_stride + c_first]);
+  return to_float(x[static_cast<int64_t>(n) * P * C + c_first]) + s;
+}
+
+// partial [N, n_chunks, G, 2]: Σ d and Σ d² of group g over chunk j of sample n, d = v − K_g.
+// Dynamic shared memory: G · 2 floats.
+template <typename T>
+__global__ void group_norm_partial_kernel(const T* __restrict__ x, const T* __restrict__ shift, int64_t shift_stride,
+                                          float* __restrict__ partial, int P, int C, int G, int rows,
+                                          int chunk_pixels) {
+  constexpr int VEC = Pack<T>::kSize;
+  const int cols = C / VEC, Cg = C / G;
+  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  const int chunk = blockIdx.x, n = blockIdx.y;
+  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+  extern __shared__ float s_sums[];
+  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) s_sums[i] = 0.0f;
+  __syncthreads();
+
+  if (row < rows) {
+    // d = x − (K_g − shift_c) per channel of the thread's vector.
+    float k[VEC], s1[VEC], s2[VEC];
+    load_shift(shift, shift_stride, n, col * VEC, k);
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      const int c_first = (col * VEC + i) / Cg * Cg;
+      k[i] = group_reference(x, shift, shift_stride, n, P, C, c_first) - k[i];
+      s1[i] = s2[i] = 0.0f;
+    }
+    const T* base = x + static_cast<int64_t>(n) * P * C + col * VEC;
+    for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
+      Pack<T> v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (p + u * rows < p_end) v[u] = load_pack(base + static_cast<int64_t>(p + u * rows) * C);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (p + u * rows >= p_end) break;
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+          const float d = to_float(v[u].v[i]) - k[i];
+          s1[i] += d;
+          s2[i] += d * d;
+        }
+      }
+    }
+    // Runs of channels of one group leave the thread as one pair of shared-memory atomics.
+    int g = col * VEC / Cg;
+    float r1 = 0.0f, r2 = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      const int gi = (col * VEC + i) / Cg;
+      if (gi != g) {
+        atomicAdd(&s_sums[2 * g], r1);
+        atomicAdd(&s_sums[2 * g + 1], r2);
+        g = gi;
+        r1 = r2 = 0.0f;
+      }
+      r1 += s1[i];
+      r2 += s2[i];
+    }
+    atomicAdd(&s_sums[2 * g], r1);
+    atomicAdd(&s_sums[2 * g + 1], r2);
+  }
+  __syncthreads();
+  float* out = partial + (static_cast<int64_t>(n) * gridDim.x + chunk) * G * 2;
+  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) out[i] = s_sums[i];
+}
+
+// stats [N, G, 2]: (mean, rsqrt(var + eps)) from the chunks' sums. Grid N, one warp per group.
+template <typename T>
+__global__ void group_norm_finalize_kernel(const T* __restrict__ x, const T* __restrict__ shift, int64_t shift_stride,
+                                           const float* __restrict__ partial, float* __restrict__ stats, int P, int C,
+                                           int G, int n_chunks, float eps) {
+  const int n = blockIdx.x, lane = threadIdx.x % 32, Cg = C / G;
+  const float count = static_cast<float>(P) * Cg;
+  const float* base = partial + static_cast<int64_t>(n) * n_chunks * G * 2;
+  for (int g = threadIdx.x / 32; g < G; g += blockDim.x / 32) {
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int j = lane; j < n_chunks; j += 32) {
+      s1 += base[(static_cast<int64_t>(j) * G + g) * 2];
+      s2 += base[(static_cast<int64_t>(j) * G + g) * 2 + 1];
+    }
+    s1 = warp_sum(s1) / count;
+    s2 = warp_sum(s2) / count;
+    if (lane == 0) {
+      float* out = stats + (static_cast<int64_t>(n) * G + g) * 2;
+      out[0] = group_reference(x, shift, shift_stride, n, P, C, g * Cg) + s1;
+      out[1] = rsqrtf(fmaxf(s2 - s1 * s1, 0.0f) + eps);
+    }
+  }
+}
+
+template <typename T, bool kSilu>
+__global__ void group_norm_apply_kernel(const T* __restrict__ x, const T* __restrict__ shift, int64_t shift_stride,
+                                        const T* __restrict__ gamma, const T* __restrict__ beta,
+                                        const float* __restrict__ stats, T* __restrict__ y, int P, int C, int G,
+                                        int rows, int chunk_pixels) {
+  constexpr int VEC = Pack<T>::kSize;
+  const int cols = C / VEC;
+  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  if (row >= rows) return;
+  const int chunk = gridDim.x - 1 - blockIdx.x, n = gridDim.y - 1 - blockIdx.y;
+  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+
+  // y = x · a + b per channel.
+  float a[VEC], b[VEC], s[VEC];
+  load_floats(gamma == nullptr ? nullptr : gamma + col * VEC, 1.0f, a);
+  load_floats(beta == nullptr ? nullptr : beta + col * VEC, 0.0f, b);
+  load_shift(shift, shift_stride, n, col * VEC, s);
+  const int Cg = C / G;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float* st = stats + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
+    a[i] *= st[1];
+    b[i] += (s[i] - st[0]) * a[i];
+  }
+
+  const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
+  for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
+    Pack<T> v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (p + u * rows < p_end) v[u] = load_pack(x + offset + static_cast<int64_t>(p + u * rows) * C);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (p + u * rows >= p_end) break;
+      Pack<T> out;
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        float val = to_float(v[u].v[i]) * a[i] + b[i];
+        if (kSilu) val = silu(val);
+        out.v[i] = from_float<T>(val);
+      }
+      store_pack(y + offset + static_cast<int64_t>(p + u * rows) * C, out);
+    }
+  }
+}
+
+}  // namespace
+
+int64_t group_norm_workspace_floats(int64_t N, int64_t P, int64_t C, int64_t G, DType dtype) {
+  Plan plan;
+  if (!make_plan(N, P, C, G, vector_width(dtype), plan)) return -1;
+  return N * plan.n_chunks * G * 2 + N * G * 2;
+}
+
+bool group_norm_nhwc(const void* x, const void* shift, int64_t shift_stride, const void* gamma, const void* beta,
+                     void* y, float* workspace, int64_t N, int64_t P, int64_t C, int64_t G, float eps, bool silu,
+                     DType dtype, void* stream) {
+  Plan plan;
+  if (!make_plan(N, P, C, G, vector_width(dtype), plan)) return false;
+  for (const void* p : {x, shift, gamma, beta, static_cast<const void*>(y)}) {
+    if (!aligned16(p)) return false;
+  }
+  auto s = static_cast<cudaStream_t>(stream);
+  float* partial = workspace;
+  float* stats = workspace + N * plan.n_chunks * G * 2;
+  const dim3 grid(plan.n_chunks, static_cast<unsigned>(N));
+  const size_t sums_smem = 2 * static_cast<size_t>(G) * sizeof(float);
+  return dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xt = static_cast<const T*>(x);
+    const T* st = static_cast<const T*>(shift);
+    const int Pi = static_cast<int>(P), Ci = static_cast<int>(C), Gi = static_cast<int>(G);
+    group_norm_partial_kernel<T>
+        <<<grid, plan.threads, sums_smem, s>>>(xt, st, shift_stride, partial, Pi, Ci, Gi, plan.rows, plan.chunk_pixels);
+    group_norm_finalize_kernel<T>
+        <<<static_cast<unsigned>(N), 256, 0, s>>>(xt, st, shift_stride, partial, stats, Pi, Ci, Gi, plan.n_chunks, eps);
+    auto apply = silu ? group_norm_apply_kernel<T, true> : group_norm_apply_kernel<T, false>;
+    apply<<<grid, plan.threads, 0, s>>>(xt, st, shift_stride, static_cast<const T*>(gamma), static_cast<const T*>(beta),
+                                        stats, static_cast<T*>(y), Pi, Ci, Gi, plan.rows, plan.chunk_pixels);
+    return true;
+  });
+}
+
+}  // namespace nablagfn::kernels
