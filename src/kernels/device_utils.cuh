@@ -68,7 +68,9 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
+// v · sigmoid(v) with the fast exp and division (a few fp32 ulps; the output is rounded to bf16 / fp16 or
+// compared at 1e-5). For v < −88 the denominator overflows and the result is 0, the limit.
+__device__ __forceinline__ float silu(float v) { return __fdividef(v, 1.0f + __expf(-v)); }
 
 // Calls f(T{}) with T the element type of dtype.
 template <typename F>
