@@ -1,7 +1,8 @@
 // Where the time of one SD-1.5 sampling step goes (the problem of bench_sampling, eager steps): CUDA
 // kernel time per kernel name over a few profiled steps, through the Kineto profiler's C++ API, largest
 // first, one line per kernel (`bench=profile ...`), plus the total kernel time per step.
-// Usage: bench_profile [--channels-last] [--merge-lora] [--reference-attention] [--steps S] [--top T]
+// Usage: bench_profile [--channels-last] [--no-fused] [--merge-lora] [--reference-attention] [--steps S] [--top T]
+// (--channels-last runs the fused NHWC kernels of src/kernels unless --no-fused)
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/torch.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "kernels/fused_ops.h"
 #include "models/attention.h"
 #include "models/cuda_sampling.h"
 #include "models/guidance.h"
@@ -25,12 +27,14 @@ using namespace nablagfn;
 using namespace nablagfn::bench;
 
 int main(int argc, char** argv) {
-  bool channels_last = false, merge_lora = false, reference = false;
+  bool channels_last = false, merge_lora = false, reference = false, no_fused = false;
   int profiled_steps = 2, top = 40;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "--channels-last") {
       channels_last = true;
+    } else if (k == "--no-fused") {
+      no_fused = true;
     } else if (k == "--merge-lora") {
       merge_lora = true;
     } else if (k == "--reference-attention") {
@@ -45,6 +49,7 @@ int main(int argc, char** argv) {
     }
   }
   torch::NoGradGuard no_grad;
+  fused::set_enabled(!no_fused);
   SDBenchOptions o;
   o.config_dir = NABLAGFN_BENCH_DIR "/configs/sd15";
   SDBench b = make_sd_bench(o);
@@ -97,7 +102,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(per_kernel.begin(), per_kernel.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   const std::string variant = std::string(reference ? "reference" : "sdpa") + (channels_last ? "+channels_last" : "") +
-                              (merge_lora ? "+merged_lora" : "");
+                              (channels_last && !no_fused ? "+fused" : "") + (merge_lora ? "+merged_lora" : "");
   ResultLine("profile_total")
       .add("variant", variant)
       .add("card", card_name())

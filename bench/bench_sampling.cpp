@@ -6,7 +6,9 @@
 //   cudnn_bench    + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true))
 //   cuda_graph     + the step captured once and replayed (algorithms/graph_sampler.h)
 //   merged_lora    + LoRA folded into the projection weights inside the graph (models/cuda_sampling.h)
-//   channels_last  + NHWC convolution weights and latents (models/cuda_sampling.h)
+//   channels_last  + NHWC convolution weights and latents (models/cuda_sampling.h), ATen ops only
+//   fused_nhwc     + the fused NHWC kernels (src/kernels: GroupNorm+shift+SiLU, bias+residual, GEGLU,
+//                    residual+LayerNorm; proj_in / proj_out as GEMMs on the NHWC memory)
 // Then one agreement line per variant: max|x_K − x_K(sdpa)| / max|x_K(sdpa)| for the same seed (bf16 and a
 // random UNet: a loose sanity check; tests/test_sampling_gpu.cpp holds the strict fp32 checks).
 // Usage: bench_sampling [--config DIR] [--n N] [--steps K] [--repeats R] [--warmup W] [--only a,b,...]
@@ -26,6 +28,7 @@
 #include "algorithms/graph_sampler.h"
 #include "algorithms/trajectory.h"
 #include "bench_util.h"
+#include "kernels/fused_ops.h"
 #include "models/attention.h"
 #include "models/cuda_sampling.h"
 #include "sd_bench_setup.h"
@@ -128,8 +131,15 @@ int main(int argc, char** argv) {
       {"merged_lora", [&] { make_sampler(true); }, graphed},
       {"channels_last",
        [&] {
+         fused::set_enabled(false);
          to_channels_last(*b.denoiser->unet());
          x0 = b.x0.contiguous(at::MemoryFormat::ChannelsLast);
+         make_sampler(true);
+       },
+       graphed},
+      {"fused_nhwc",
+       [&] {
+         fused::set_enabled(true);
          make_sampler(true);
        },
        graphed},

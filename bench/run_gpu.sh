@@ -18,18 +18,20 @@ for stage in "${stages[@]}"; do
       prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
       cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNABLAGFN_BUILD_BENCH=ON -DNABLAGFN_BUILD_TESTS=ON \
         -DCMAKE_PREFIX_PATH="$prefix" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
-      ninja -C "$BUILD" -k 0 -j"$(nproc)" bench_sampling bench_profile test_sampling_gpu >"$OUT/build.log" 2>&1
+      ninja -C "$BUILD" -k 0 -j"$(nproc)" bench_sampling bench_profile test_sampling_gpu test_kernels_gpu \
+        >"$OUT/build.log" 2>&1
       grep -E 'error|FAILED' "$OUT/build.log" | head -30
       tail -3 "$OUT/build.log"
       ;;
     test)
-      "./$BUILD/tests/test_sampling_gpu" 2>&1 | tee "$OUT/test.txt" | grep -E '^\[ +(OK|FAILED|PASSED) ' ;;
+      (cd "$BUILD" && ctest -L gpu --output-on-failure) >"$OUT/test.txt" 2>&1
+      grep -E '^\[ +(OK|FAILED|PASSED) |Test +#|tests passed|tests failed' "$OUT/test.txt" ;;
     bench)
       "./$BUILD/bench/bench_sampling" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.txt" ;;
     python)
       timeout 240 python3 bench/python_reference.py --profile ${PY_ARGS:-} 2>&1 | tee "$OUT/python.txt" | grep -v '^bench=profile_python ' ;;
     profile)
-      for flags in "--merge-lora" "--merge-lora --channels-last"; do
+      for flags in "--merge-lora" "--merge-lora --channels-last"; do  # the second runs the fused kernels
         "./$BUILD/bench/bench_profile" $flags 2>&1 >>"$OUT/profile.txt"
       done
       grep -A12 profile_total "$OUT/profile.txt" | cut -c1-220 ;;
