@@ -47,13 +47,14 @@ void randomise(const std::vector<at::Tensor>& params, int64_t seed) {
 }
 
 struct Fixture {
-  Config config = toy_config();
-  Toy2D toy = make_toy2d(config, at::kDouble);
-  NablaDB algo{toy.problem, config};
+  Config config;
+  Toy2D toy;
+  NablaDB algo;
   TrajectoryBatch batch;
   at::Tensor k;
 
-  Fixture() {
+  explicit Fixture(const Config& c = toy_config())
+      : config(c), toy(make_toy2d(config, at::kDouble)), algo(toy.problem, config) {
     randomise(toy.problem.denoiser->trainable_parameters(), 1);
     randomise(algo.flow()->parameters(), 2);
     at::Generator gen = at::detail::createCPUGenerator(3);
@@ -93,6 +94,38 @@ TEST(NablaDB, ReverseTermTrainsOnlyTheFlowNetwork) {
   double flow_grad = 0;
   for (const auto& p : f.algo.flow()->parameters()) flow_grad += p.grad().abs().sum().item<double>();
   EXPECT_GT(flow_grad, 0);
+}
+
+TEST(NablaDB, ForwardTermLeavesTheFlowNetworkAloneWhenAsked) {
+  Config c = toy_config();
+  c.algorithm.forward_trains_flow = false;
+  Fixture f(c);
+  NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
+  t.l_F.backward();
+  for (const auto& p : f.algo.flow()->parameters())
+    EXPECT_FALSE(p.grad().defined() && p.grad().abs().sum().item<double>() > 0) << "l_F reached the flow network";
+  double policy_grad = 0;
+  for (const auto& p : f.toy.problem.denoiser->trainable_parameters()) policy_grad += p.grad().abs().sum().item<double>();
+  EXPECT_GT(policy_grad, 0);
+  // Same value as with the release's routing: only the gradient path differs.
+  Fixture release;
+  EXPECT_NEAR(t.l_F.item<double>(), release.algo.terms(release.batch, release.k, release.batch.prompts).l_F.item<double>(),
+              1e-12);
+}
+
+TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
+  Config c = toy_config();
+  c.algorithm.condition_weighting = "noise";
+  Fixture f(c);
+  NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
+  const Scheduler& S = *f.toy.problem.scheduler;
+  at::Tensor w_F = (1 - S.state_alpha_bars(f.k + 1)).view({-1, 1});  // [B, 1]
+  at::Tensor w_B = (1 - S.state_alpha_bars(f.k)).view({-1, 1});      // [B, 1]
+  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
+  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * t.g_next;
+  at::Tensor rB = (1 - terminal) * (t.score_rev_policy - t.score_rev_ref + t.g_cur + t.G_cur);
+  EXPECT_NEAR(t.l_F.item<double>(), (w_F * rF.pow(2)).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(t.l_B.item<double>(), (w_B * rB.pow(2)).mean().item<double>(), 1e-12);
 }
 
 TEST(NablaDB, PolicyGradientMatchesFiniteDifferencesWithDetachedTermsFixed) {

@@ -15,7 +15,7 @@ namespace nablagfn {
 NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), config_(config) {
   const AlgorithmConfig& a = config.algorithm;
   settings_ = {a.beta,       a.prior_strength, a.no_flow ? 0.0 : a.reverse_loss_scale, a.output_reg, a.gamma_mode,
-               config.model.flow_conditioning, a.reverse_at_terminal};
+               config.model.flow_conditioning, a.reverse_at_terminal, a.condition_weighting, a.forward_trains_flow};
   require(problem.reward->differentiable(), "nabla_db needs a differentiable reward, '" + problem.reward->name() + "' is not",
           "use ddpo for non-differentiable rewards");
   require(problem.scheduler->n_steps() > 0 && problem.scheduler->std_at(0) > 0,
@@ -107,13 +107,15 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   }
   // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
   at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
-  if (flow_) resid_F = resid_F - non_terminal * out.g_next;
-  out.l_F = resid_F.pow(2).mean();
+  if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next.detach());
+  at::Tensor w_F = condition_weight(S, k_next, row_shape, loss_dtype, device);  // [B, 1...]
+  at::Tensor w_B = condition_weight(S, kc, row_shape, loss_dtype, device);      // [B, 1...]
+  out.l_F = (w_F * resid_F.pow(2)).mean();
   if (reverse) {
     at::Tensor resid_B = s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur;
     // The release masks the last transition's reverse condition (spec §3.4); x_{K−1} is not a final state,
     // so the condition holds there too and, kept, carries the terminal reward into g_φ.
-    out.l_B = (s.reverse_at_terminal ? resid_B : non_terminal * resid_B).pow(2).mean();
+    out.l_B = (w_B * (s.reverse_at_terminal ? resid_B : non_terminal * resid_B).pow(2)).mean();
   } else {
     out.l_B = at::zeros({}, x_next_l.options());
   }
@@ -125,6 +127,12 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   }
   out.total = out.l_F + s.w_B * out.l_B + out.l_T + s.lambda * out.l_R;
   return out;
+}
+
+at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k, const std::vector<int64_t>& row_shape,
+                                     at::ScalarType dtype, const at::Device& device) const {
+  if (settings_.condition_weighting == "none") return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
+  return (1 - S.state_alpha_bars(k)).to(dtype).to(device).view(row_shape);
 }
 
 LossTerms NablaDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {

@@ -11,6 +11,17 @@
 //   ℓ_T = mean over terminal rows of mean(g_φ(x_K)²)
 //   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
 //   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
+//
+// Two switches beyond the release, each keeping the exact solution as the minimiser:
+// - condition_weighting = noise multiplies each squared residual by 1 − ᾱ of the state its flow term
+//   lives at (x' for ℓ_F, x for ℓ_B): residuals in ε units, as in the usual diffusion loss, so the last
+//   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps.
+// - forward_trains_flow = false detaches g_φ(x') in ℓ_F. The conditions are linear in (policy shift, g + G)
+//   except the terminal one, and for ℓ_F, as a function of g_φ, E[(s − g(x') − G(x'))²] adds the spread of
+//   g + G over x' ~ P(·|x): trained through ℓ_F, g_φ trades that spread against the terminal boundary
+//   condition and settles on a flatter flow, between the exact one and the prior's (the toy stalls at
+//   tv_modes ≈ 0.14 so). Detached, g_φ regresses only the reverse condition (an unbiased target) and the
+//   policy only the forward one.
 #include <memory>
 
 #include "algorithms/algorithm.h"
@@ -32,6 +43,8 @@ struct NablaDBSettings {
   std::string gamma_mode = "squared";
   std::string flow_conditioning = "auto";  // auto | prompt | zero
   bool reverse_at_terminal = false;
+  std::string condition_weighting = "none";  // none | noise
+  bool forward_trains_flow = true;
 };
 
 class NablaDB : public Algorithm {
@@ -53,6 +66,9 @@ class NablaDB : public Algorithm {
 
  private:
   at::Tensor flow_context(const TrajectoryBatch& mb) const;
+  // Per-row weight of a squared residual whose flow term lives at state k: 1 (none) or 1 − ᾱ(k) (noise).
+  at::Tensor condition_weight(const Scheduler& S, const at::Tensor& k, const std::vector<int64_t>& row_shape,
+                              at::ScalarType dtype, const at::Device& device) const;
   Problem& problem_;
   const Config& config_;
   NablaDBSettings settings_;

@@ -28,6 +28,14 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<ParamGroup
   return std::make_unique<torch::optim::AdamW>(pgs, defaults);
 }
 
+// Sets every group's learning rate for update u of n (train.lr_schedule).
+void apply_lr_schedule(torch::optim::Optimizer& optimizer, const std::vector<ParamGroup>& groups,
+                       const TrainConfig& t, int u, int n) {
+  double factor = 1.0;
+  if (t.lr_schedule == "cosine" && n > 0) factor = 0.5 * (1.0 + std::cos(M_PI * std::min(u, n) / n));
+  for (size_t i = 0; i < groups.size(); ++i) optimizer.param_groups()[i].options().set_lr(groups[i].lr * factor);
+}
+
 // Uniform prompts from the problem's prompt set.
 std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Generator gen) {
   at::Tensor idx = at::randint(static_cast<int64_t>(problem.prompts.size()), {n}, gen, at::kLong);
@@ -113,6 +121,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
       // Separate clipping per parameter group (policy, flow), as the release does.
       if (tc.max_grad_norm > 0)
         for (const auto& g : groups) torch::nn::utils::clip_grad_norm_(g.params, tc.max_grad_norm);
+      apply_lr_schedule(*optimizer, groups, tc, summary.updates, tc.n_epochs * updates_per_epoch);
       optimizer->step();
       if (config.algorithm.quirk_double_step) optimizer->step();  // release bug §9 item 1
       ++summary.updates;

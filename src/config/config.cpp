@@ -189,6 +189,10 @@ void validate(const Config& c) {
           "make sample.batch_size x sample.n_batches_per_epoch divisible by train.batch_size x train.grad_accum_steps");
   require(c.train.timestep_fraction > 0.0 && c.train.timestep_fraction <= 1.0, "train.timestep_fraction must be in (0, 1]",
           "0.1 trains 10% of the transitions plus the terminal one");
+  require(c.train.lr_schedule == "constant" || c.train.lr_schedule == "cosine",
+          "train.lr_schedule must be constant or cosine", "constant is the release's");
+  require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise",
+          "algorithm.condition_weighting must be none or noise", "none is the release's");
   require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
           "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
   require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");

@@ -92,6 +92,7 @@ struct TrainConfig {
   int grad_accum_steps = 8;
   double lr = 1e-3;
   double lr_flow = 1e-3;
+  std::string lr_schedule = "constant";
   double weight_decay = 1e-4;
   double weight_decay_flow = 1e-2;
   double adam_beta1 = 0.9;
@@ -110,6 +111,9 @@ struct TrainConfig {
     v("grad_accum_steps", grad_accum_steps, "micro-batches per optimizer update; updates/epoch = trajectories / (batch_size x this)");
     v("lr", lr, "AdamW learning rate of the policy's trainable part (LoRA / residual MLP)");
     v("lr_flow", lr_flow, "AdamW learning rate of the flow network");
+    v("lr_schedule", lr_schedule,
+      "learning-rate schedule of every parameter group over the run's updates: constant (the release) or cosine "
+      "(from lr down to 0)");
     v("weight_decay", weight_decay, "AdamW weight decay of the policy's trainable part");
     v("weight_decay_flow", weight_decay_flow, "AdamW weight decay of the flow network");
     v("adam_beta1", adam_beta1, "AdamW beta1");
@@ -132,6 +136,8 @@ struct AlgorithmConfig {
   std::string gamma_mode = "squared";
   bool no_flow = false;
   bool reverse_at_terminal = false;
+  std::string condition_weighting = "none";
+  bool forward_trains_flow = true;
   bool quirk_double_step = false;
   bool quirk_stale_prompts = false;
   bool quirk_same_seed = false;
@@ -158,6 +164,13 @@ struct AlgorithmConfig {
     v("reverse_at_terminal", reverse_at_terminal,
       "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "
       "leaves it out, which leaves the learned flow without the terminal reward as boundary condition");
+    v("condition_weighting", condition_weighting,
+      "weight of each squared ∇-DB residual: none (the release) or noise (1 - alpha_bar of the state the flow is "
+      "evaluated at: residuals in epsilon units, as the usual diffusion loss; same minimiser)");
+    v("forward_trains_flow", forward_trains_flow,
+      "true (the release): g_phi(x') also learns from the forward condition; false: g_phi learns from the reverse and "
+      "terminal conditions only and the policy from the forward one. The forward residual's spread over x' pulls a "
+      "g_phi trained by it towards a flatter flow, i.e. towards the prior (see docs of nabla_db.h)");
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
