@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "algorithms/trajectory.h"
+#include "core/device.h"
 #include "metrics/mode_mass.h"
 #include "models/gaussian_mixture.h"
 #include "models/toy_models.h"
@@ -72,4 +73,23 @@ TEST(Toy2D, ExactTiltedChainLandsOnTheTargetMasses) {
     double tv = total_variation(mode_masses(samples, toy.prior.means()), toy.target.weights());
     EXPECT_LT(tv, 0.015) << reward;  // 0.006 floor + sampling noise of 16384 draws
   }
+}
+
+TEST(Toy2D, RunSeedFixesTheInitialNetworks) {
+  Config c = toy_config("linear");
+  auto init = [&](uint64_t seed) {
+    seed_default_generators(seed);
+    Toy2D toy = make_toy2d(c, at::kDouble);
+    std::vector<at::Tensor> ps = toy.problem.denoiser->trainable_parameters();
+    for (const at::Tensor& p : toy.problem.make_flow_net()->parameters()) ps.push_back(p);
+    return ps;
+  };
+  std::vector<at::Tensor> a = init(3), b = init(3), other = init(4);
+  ASSERT_EQ(a.size(), b.size());
+  bool differs = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(at::equal(a[i], b[i])) << "parameter " << i;
+    differs = differs || !at::equal(a[i], other[i]);
+  }
+  EXPECT_TRUE(differs) << "another seed gave the same networks";
 }

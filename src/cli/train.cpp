@@ -38,6 +38,7 @@ int run_train(const std::vector<std::string>& args) {
   validate(config);
   // The toy's tensors are tiny: a second intra-op thread only spin-waits (2x slower on a loaded 2-core machine).
   if (config.model.kind == "toy2d") at::set_num_threads(1);
+  seed_default_generators(config.run.seed);
   auto bundle = make_problem(config);
   auto algorithm = algorithm_registry().create(config.algorithm.name, bundle->problem(), config);
   RunDir run = RunDir::create(config.run.out, resume);

@@ -1,6 +1,7 @@
 #include "core/device.h"
 
 #include <torch/cuda.h>
+#include <torch/utils.h>
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
@@ -33,5 +34,7 @@ void init_threads() {
   unsigned n = std::thread::hardware_concurrency();
   if (n > 0) at::set_num_threads(static_cast<int>(n));
 }
+
+void seed_default_generators(uint64_t seed) { torch::manual_seed(seed); }
 
 }  // namespace nablagfn
