@@ -13,6 +13,7 @@
 #include <ATen/core/grad_mode.h>
 #include "problems/toy2d.h"
 #include "schedulers/gaussian_policy.h"
+#include "schedulers/noise_schedule.h"
 
 using namespace nablagfn;
 
@@ -128,6 +129,26 @@ TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
   EXPECT_NEAR(t.l_B.item<double>(), (w_B * rB.pow(2)).mean().item<double>(), 1e-12);
 }
 
+TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
+  Config c = toy_config();
+  c.algorithm.condition_weighting = "eps";
+  Fixture f(c);
+  NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
+  const Scheduler& S = *f.toy.problem.scheduler;
+  // DDIM η = 1: κ = √ᾱ'·√(1−ᾱ)/√ᾱ − √(1 − ᾱ' − σ²), the ε coefficient of the mean (spec §2.3); the last
+  // step lands on ᾱ_0 (SD's set_alpha_to_one = false), not on the clean state's 1.
+  at::Tensor ab = S.state_alpha_bars(f.k), ab1 = S.state_alpha_bars(f.k + 1);
+  ab1 = at::where(f.k + 1 == S.n_steps(), at::full_like(ab1, NoiseSchedule().alphas_cumprod()[0]), ab1);
+  at::Tensor var = S.step_std(f.k, ab).pow(2);
+  at::Tensor kappa = at::sqrt(ab1) * at::sqrt(1 - ab) / at::sqrt(ab) - at::sqrt(1 - ab1 - var);
+  at::Tensor w = (var / kappa).pow(2).view({-1, 1});  // [B, 1]
+  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
+  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * t.g_next;
+  at::Tensor rB = (1 - terminal) * (t.score_rev_policy - t.score_rev_ref + t.g_cur + t.G_cur);
+  EXPECT_NEAR(t.l_F.item<double>(), (w * rF.pow(2)).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(t.l_B.item<double>(), (w * rB.pow(2)).mean().item<double>(), 1e-12);
+}
+
 TEST(NablaDB, PolicyGradientMatchesFiniteDifferencesWithDetachedTermsFixed) {
   Fixture f;
   NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
@@ -191,6 +212,58 @@ TEST(NablaDB, PredictedRewardGradientMatchesFiniteDifferences) {
     EXPECT_LT((t.G_next.select(1, d) - f.config.algorithm.beta * gamma * fd).abs().max().item<double>(), 1e-7)
         << t.G_next.select(1, d) << f.config.algorithm.beta * gamma * fd;
   }
+}
+
+TEST(NablaDB, PretrainedGuessDoesNotMoveWithThePolicy) {
+  for (const char* guess : {"policy", "pretrained"}) {
+    Config c = toy_config();
+    c.algorithm.guess_model = guess;
+    Fixture f(c);
+    NablaDBTerms before = f.algo.terms(f.batch, f.k, f.batch.prompts);
+    randomise(f.toy.problem.denoiser->trainable_parameters(), 9);
+    NablaDBTerms after = f.algo.terms(f.batch, f.k, f.batch.prompts);
+    const double moved = (after.G_next - before.G_next).abs().max().item<double>() +
+                         (after.G_cur - before.G_cur).abs().max().item<double>();
+    if (std::string(guess) == "pretrained")
+      EXPECT_EQ(moved, 0.0);
+    else
+      EXPECT_GT(moved, 1e-6);
+  }
+}
+
+// The reverse scores are linear in x', so their mean over x' ~ P_θ(·|x) is their value averaged over the
+// antithetic pair x' = μ_θ ± σz: reverse_target = expected must give exactly that.
+TEST(NablaDB, ExpectedReverseTargetIsTheSampledOneAveragedOverThePolicysNextState) {
+  Config c = toy_config();
+  c.algorithm.reverse_target = "expected";
+  Fixture expected(c);
+  NablaDBTerms te = expected.algo.terms(expected.batch, expected.k, expected.batch.prompts);
+  EXPECT_EQ(te.score_rev_policy.abs().max().item<double>(), 0.0);
+
+  Fixture f;
+  Problem& P = f.toy.problem;
+  const Scheduler& S = *P.scheduler;
+  TransitionRows tr = transition_rows(f.batch, f.k);
+  at::Tensor mean, std;
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor eps = P.denoiser->eps(tr.x, S.state_timesteps(f.k), {}, Adapter::On);
+    mean = S.step_mean(f.k, tr.x, eps);                      // [B, 2]
+    std = S.step_std(f.k, tr.x).view({-1, 1});               // [B, 1]
+  }
+  at::Tensor z = at::randn(mean.sizes(), at::detail::createCPUGenerator(5), mean.options());
+  at::Tensor rows = at::arange(f.batch.size(), at::kLong);
+  at::Tensor sum = at::zeros_like(mean);
+  for (double sign : {1.0, -1.0}) {
+    TrajectoryBatch b = f.batch;
+    b.x = f.batch.x.clone();
+    b.x.index_put_({rows, f.k + 1}, mean + sign * std * z);
+    NablaDBTerms ts = f.algo.terms(b, f.k, b.prompts);
+    sum = sum + (ts.score_rev_policy - ts.score_rev_ref);
+  }
+  at::Tensor want = sum / 2, got = te.score_rev_policy - te.score_rev_ref;
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-9 * (1 + want.abs().max().item<double>())) << got << want;
+  EXPECT_GT(want.abs().max().item<double>(), 1e-3);  // the policy is tilted: the target is not trivially zero
 }
 
 TEST(NablaDB, TrainsChecksPointsAndResumes) {

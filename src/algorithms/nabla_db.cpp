@@ -14,8 +14,13 @@ namespace nablagfn {
 
 NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), config_(config) {
   const AlgorithmConfig& a = config.algorithm;
-  settings_ = {a.beta,       a.prior_strength, a.no_flow ? 0.0 : a.reverse_loss_scale, a.output_reg, a.gamma_mode,
-               config.model.flow_conditioning, a.reverse_at_terminal, a.condition_weighting, a.forward_trains_flow};
+  settings_ = {a.beta,          a.prior_strength,
+               a.no_flow ? 0.0 : a.reverse_loss_scale,
+               a.output_reg,    a.gamma_mode,
+               a.guess_model,   a.reverse_target,
+               config.model.flow_conditioning,
+               a.reverse_at_terminal, a.condition_weighting,
+               a.forward_trains_flow};
   require(problem.reward->differentiable(), "nabla_db needs a differentiable reward, '" + problem.reward->name() + "' is not",
           "use ddpo for non-differentiable rewards");
   require(problem.scheduler->n_steps() > 0 && problem.scheduler->std_at(0) > 0,
@@ -53,6 +58,7 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   const int K = S.n_steps();
   const NablaDBSettings& s = settings_;
   const bool reverse = s.w_B > 0 && flow_ != nullptr;
+  const Adapter guess_adapter = s.guess_model == "pretrained" ? Adapter::Off : Adapter::On;
   const at::Device device = mb.x.device();
   at::Tensor kc = k.to(at::kCPU).to(at::kLong);
   at::Tensor k_next = kc + 1;
@@ -71,30 +77,41 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   Conditioning c = P.conditioning(mb.cond);
   NablaDBTerms out;
 
-  // (1) pretrained reference ε_# (adapter off): forward score, and the reverse score by a VJP.
-  {
-    at::AutoGradMode grad_mode(reverse);
-    at::Tensor eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
-    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
-    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
-    if (reverse) out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, /*retain_graph=*/false).to(loss_dtype);
-  }
-  // (2) policy ε_θ: the forward score keeps θ's graph; the reverse score is a constant (create_graph = false).
+  // (1) policy ε_θ: the forward score keeps θ's graph; the reverse score is a constant (create_graph = false).
   at::Tensor eps_pol = guided_eps(*P.denoiser, x, t, c, Adapter::On);
   at::Tensor mean_pol = S.step_mean(kc, x.to(at::kDouble), eps_pol.to(at::kDouble), x0_prev_d);
   out.score_fwd_policy = forward_score(x_next_d, mean_pol, std).to(loss_dtype);
-  if (reverse) out.score_rev_policy = reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
+  // (2) pretrained reference ε_# (adapter off): forward score, and the reverse score by a VJP (its graph is
+  // kept when the guess at x reuses ε_#). reverse_target = expected takes both reverse scores' means over
+  // x' ~ P_θ(·|x): E[S←_θ] = 0 and E[S←_#] = J_μ#ᵀ(μ_θ − μ_#)/σ², i.e. S←_# at x' = μ_θ.
+  const bool expected = s.reverse_target == "expected";
+  at::Tensor eps_ref;
+  {
+    at::AutoGradMode grad_mode(reverse);
+    eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
+    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
+    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
+    if (reverse)
+      out.score_rev_ref = reverse_score(x, mean_ref, expected ? mean_pol.detach() : x_next_d, std,
+                                        /*retain_graph=*/guess_adapter == Adapter::Off)
+                              .to(loss_dtype);
+  }
+  if (reverse)
+    out.score_rev_policy = expected ? at::zeros_like(out.score_rev_ref)
+                                    : reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
   out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
                          : at::zeros({}, x_next_l.options());
-  // (3) predicted-reward gradient at the next state, through the policy's x̂ (detached).
+  // (3) predicted-reward gradient at the next state, through the guess model's x̂ (detached).
   {
     at::Tensor y = x_next.clone().set_requires_grad(true);
-    at::Tensor eps_next = policy_eps_at(P, y, k_next, c);
+    at::Tensor eps_next = guided_eps_at(P, y, k_next, c, guess_adapter);
     out.G_next = predicted_reward_grad(P, y, eps_next, k_next, prompts, s.beta, s.gamma_mode, false).to(loss_dtype);
   }
-  // (4) the same at the current state, reusing ε_θ's graph.
+  // (4) the same at the current state, reusing ε_θ's (or ε_#'s) graph.
   if (reverse)
-    out.G_cur = predicted_reward_grad(P, x, eps_pol, kc, prompts, s.beta, s.gamma_mode, true).to(loss_dtype);
+    out.G_cur = predicted_reward_grad(P, x, guess_adapter == Adapter::On ? eps_pol : eps_ref, kc, prompts, s.beta,
+                                      s.gamma_mode, true)
+                    .to(loss_dtype);
   // (5) the learned residual flow score g_φ.
   at::Tensor terminal = kc.eq(K - 1).to(loss_dtype).to(device);  // [B]
   std::vector<int64_t> row_shape(x.dim(), 1);
@@ -108,8 +125,8 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
   at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
   if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next.detach());
-  at::Tensor w_F = condition_weight(S, k_next, row_shape, loss_dtype, device);  // [B, 1...]
-  at::Tensor w_B = condition_weight(S, kc, row_shape, loss_dtype, device);      // [B, 1...]
+  at::Tensor w_F = condition_weight(S, k_next, kc, row_shape, loss_dtype, device);  // [B, 1...]
+  at::Tensor w_B = condition_weight(S, kc, kc, row_shape, loss_dtype, device);      // [B, 1...]
   out.l_F = (w_F * resid_F.pow(2)).mean();
   if (reverse) {
     at::Tensor resid_B = s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur;
@@ -129,10 +146,18 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   return out;
 }
 
-at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k, const std::vector<int64_t>& row_shape,
-                                     at::ScalarType dtype, const at::Device& device) const {
-  if (settings_.condition_weighting == "none") return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
-  return (1 - S.state_alpha_bars(k)).to(dtype).to(device).view(row_shape);
+at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,
+                                     const std::vector<int64_t>& row_shape, at::ScalarType dtype,
+                                     const at::Device& device) const {
+  const std::string& mode = settings_.condition_weighting;
+  if (mode == "none") return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
+  if (mode == "noise") return (1 - S.state_alpha_bars(k_state)).to(dtype).to(device).view(row_shape);
+  // "eps": the mean is affine in ε with coefficient −κ_k, so the forward score moves by κ_k/σ_k² per unit of ε.
+  at::Tensor kc = k.to(at::kCPU).to(at::kLong);
+  at::Tensor kappa = at::empty({kc.size(0)}, at::kDouble);  // [B]
+  for (int64_t b = 0; b < kc.size(0); ++b) kappa[b] = -S.coef_eps(static_cast<int>(kc[b].item<int64_t>()));
+  at::Tensor var = S.step_std(kc, kappa).pow(2);  // [B]
+  return (var / kappa).pow(2).to(dtype).to(device).view(row_shape);
 }
 
 LossTerms NablaDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {

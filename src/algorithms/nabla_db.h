@@ -12,7 +12,7 @@
 //   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
 //   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
 //
-// Two switches beyond the release, each keeping the exact solution as the minimiser:
+// Four switches beyond the release, each keeping the exact solution as the minimiser:
 // - condition_weighting = noise multiplies each squared residual by 1 − ᾱ of the state its flow term
 //   lives at (x' for ℓ_F, x for ℓ_B): residuals in ε units, as in the usual diffusion loss, so the last
 //   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps.
@@ -22,6 +22,17 @@
 //   condition and settles on a flatter flow, between the exact one and the prior's (the toy stalls at
 //   tv_modes ≈ 0.14 so). Detached, g_φ regresses only the reverse condition (an unbiased target) and the
 //   policy only the forward one.
+// - guess_model = pretrained takes x̂ in G from the pretrained ε. With the policy's ε (the release), G moves
+//   with the policy's own ε Jacobian, which x̂ = (x − √(1−ᾱ)·ε)/√ᾱ amplifies by √(1−ᾱ)/√ᾱ (13 at the first
+//   step): policy → G → forward target → policy is then a feedback loop that, without γ's attenuation,
+//   can run away (the toy's linear reward, gamma_mode none: the flow's reverse loss grows 1000x within 60
+//   epochs and the samples fly off). log F̃(x) = log E_#[exp(βr(x₀))|x] is a pretrained-posterior
+//   expectation, so x̂_# is also the natural first-order guess.
+// - reverse_target = expected replaces the reverse scores by their means over x' ~ P_θ(·|x) (the data's own
+//   distribution on-policy): g_φ(x) + G(x) = η·J_μ#(x)ᵀ(μ_θ − μ_#)(x)/σ². As a regression target for g_φ it
+//   has the same conditional mean as the sampled one, without its noise (J_μθ − J_μ#)ᵀz/σ, which grows with
+//   the policy's own Jacobian and so feeds back into the flow the policy learns from; and the policy's
+//   reverse VJP is no longer needed.
 #include <memory>
 
 #include "algorithms/algorithm.h"
@@ -41,9 +52,11 @@ struct NablaDBSettings {
   double w_B = 1.0;     // reverse_loss_scale
   double lambda = 1e3;  // output_reg
   std::string gamma_mode = "squared";
+  std::string guess_model = "policy";      // policy | pretrained
+  std::string reverse_target = "sample";   // sample | expected
   std::string flow_conditioning = "auto";  // auto | prompt | zero
   bool reverse_at_terminal = false;
-  std::string condition_weighting = "none";  // none | noise
+  std::string condition_weighting = "none";  // none | noise | eps
   bool forward_trains_flow = true;
 };
 
@@ -66,9 +79,11 @@ class NablaDB : public Algorithm {
 
  private:
   at::Tensor flow_context(const TrajectoryBatch& mb) const;
-  // Per-row weight of a squared residual whose flow term lives at state k: 1 (none) or 1 − ᾱ(k) (noise).
-  at::Tensor condition_weight(const Scheduler& S, const at::Tensor& k, const std::vector<int64_t>& row_shape,
-                              at::ScalarType dtype, const at::Device& device) const;
+  // Per-row weight of a squared residual of transition k whose flow term lives at state k_state: 1 (none),
+  // 1 − ᾱ(k_state) (noise) or (σ_k²/κ_k)² (eps).
+  at::Tensor condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,
+                              const std::vector<int64_t>& row_shape, at::ScalarType dtype,
+                              const at::Device& device) const;
   Problem& problem_;
   const Config& config_;
   NablaDBSettings settings_;

@@ -12,10 +12,11 @@ at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, const std
   return at::ones_like(ab);  // "none": the guess at full strength at every noise level
 }
 
-at::Tensor policy_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c) {
+at::Tensor guided_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c,
+                         Adapter adapter) {
   const int K = problem.scheduler->n_steps();
   if (k.to(at::kCPU).eq(K).all().item<bool>()) return at::Tensor();
-  return guided_eps(*problem.denoiser, x, problem.scheduler->state_timesteps(k).to(x.device()), c, Adapter::On);
+  return guided_eps(*problem.denoiser, x, problem.scheduler->state_timesteps(k).to(x.device()), c, adapter);
 }
 
 at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,

@@ -1,9 +1,9 @@
 #pragma once
 // The forward-looking ("guessed") part of the residual log-flow (spec §3.3):
 //   log F̃_guess(x) = β·γ(x)·r(x̂_θ(x)),   ∇ = β·γ(x)·∇_x r(x̂_θ(x)),
-// with x̂_θ(x) = (x − √(1−ᾱ)·ε^cfg_θ(x))/√ᾱ at x's own noise level (x itself for the final state) and
+// with x̂_θ(x) = (x − √(1−ᾱ)·ε^cfg_θ(x))/√ᾱ (ε_# instead with algorithm.guess_model = pretrained) at x's own noise level (x itself for the final state) and
 // γ = ᾱ (gamma_mode "squared"), √ᾱ ("sqrt") or 1 ("none"). The gradient is a full chain rule through the reward,
-// the decoder, the x̂ formula and the policy's ε Jacobian, taken w.r.t. the state only.
+// the decoder, the x̂ formula and the ε Jacobian, taken w.r.t. the state only.
 #include <string>
 #include <vector>
 
@@ -23,7 +23,9 @@ at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at
                                  const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
                                  bool retain_graph, at::Tensor* reward = nullptr);
 
-// Guided policy ε at states x (step indices k, conditioning c), or undefined when all rows are final states.
-at::Tensor policy_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c);
+// Guided ε at states x (step indices k, conditioning c) with the adapter on (the policy) or off (the
+// pretrained model), or undefined when all rows are final states.
+at::Tensor guided_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c,
+                         Adapter adapter);
 
 }  // namespace nablagfn

@@ -191,8 +191,13 @@ void validate(const Config& c) {
           "0.1 trains 10% of the transitions plus the terminal one");
   require(c.train.lr_schedule == "constant" || c.train.lr_schedule == "cosine",
           "train.lr_schedule must be constant or cosine", "constant is the release's");
-  require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise",
-          "algorithm.condition_weighting must be none or noise", "none is the release's");
+  require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise" ||
+              c.algorithm.condition_weighting == "eps",
+          "algorithm.condition_weighting must be none, noise or eps", "none is the release's");
+  require(c.algorithm.guess_model == "policy" || c.algorithm.guess_model == "pretrained",
+          "algorithm.guess_model must be policy or pretrained", "policy is the release's");
+  require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected",
+          "algorithm.reverse_target must be sample or expected", "sample is the release's");
   require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
           "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
   require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");

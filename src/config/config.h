@@ -134,6 +134,8 @@ struct AlgorithmConfig {
   double reverse_loss_scale = 1.0;
   double output_reg = 1e3;
   std::string gamma_mode = "squared";
+  std::string guess_model = "policy";
+  std::string reverse_target = "sample";
   bool no_flow = false;
   bool reverse_at_terminal = false;
   std::string condition_weighting = "none";
@@ -160,13 +162,23 @@ struct AlgorithmConfig {
     v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes");
     v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)");
     v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
+    v("guess_model", guess_model,
+      "whose x_hat the predicted-reward guess uses: policy (the finetuned model, the release) or pretrained (the "
+      "guess then no longer moves with the policy's own epsilon Jacobian, amplified by 1/sqrt(alpha_bar) at high "
+      "noise; same minimiser, g_phi absorbs the difference)");
+    v("reverse_target", reverse_target,
+      "what g_phi regresses in the reverse condition: sample (the per-transition reverse scores, the release) or "
+      "expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2; same minimiser on-policy, "
+      "without the noise that grows with the policy's Jacobian)");
     v("no_flow", no_flow, "drop the flow network g_phi (forward loss only; forces reverse_loss_scale = 0)");
     v("reverse_at_terminal", reverse_at_terminal,
       "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "
       "leaves it out, which leaves the learned flow without the terminal reward as boundary condition");
     v("condition_weighting", condition_weighting,
-      "weight of each squared ∇-DB residual: none (the release) or noise (1 - alpha_bar of the state the flow is "
-      "evaluated at: residuals in epsilon units, as the usual diffusion loss; same minimiser)");
+      "weight of each squared ∇-DB residual (same minimiser for all): none (the release), noise (1 - alpha_bar of the "
+      "state the flow is evaluated at) or eps ((sigma_k^2/kappa_k)^2 of the transition, kappa_k = -d mu/d eps: "
+      "residuals in units of the policy's epsilon, so the last steps' 1/sigma^2 no longer amplify the policy's "
+      "errors into the flow's targets)");
     v("forward_trains_flow", forward_trains_flow,
       "true (the release): g_phi(x') also learns from the forward condition; false: g_phi learns from the reverse and "
       "terminal conditions only and the policy from the forward one. The forward residual's spread over x' pulls a "
