@@ -266,6 +266,32 @@ TEST(NablaDB, ExpectedReverseTargetIsTheSampledOneAveragedOverThePolicysNextStat
   EXPECT_GT(want.abs().max().item<double>(), 1e-3);  // the policy is tilted: the target is not trivially zero
 }
 
+// reverse_target = backup: g_φ(x) + G(x) regresses J_μ#(x)ᵀ(g_φ + G)(x'), G alone past the last step.
+TEST(NablaDB, BackupReverseTargetPullsTheNextStatesFlowBackThroughThePretrainedMean) {
+  Config c = toy_config();
+  c.algorithm.reverse_target = "backup";
+  Fixture f(c);
+  NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
+  EXPECT_EQ(t.score_rev_policy.abs().max().item<double>(), 0.0);
+  Problem& P = f.toy.problem;
+  const Scheduler& S = *P.scheduler;
+  TransitionRows tr = transition_rows(f.batch, f.k);
+  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
+  at::Tensor f_next = t.G_next + (1 - terminal) * t.g_next.detach();  // [B, 2]
+  auto mean_ref = [&](const at::Tensor& x) {
+    at::NoGradGuard no_grad;
+    return S.step_mean(f.k, x, P.denoiser->eps(x, S.state_timesteps(f.k), {}, Adapter::Off));
+  };
+  const double h = 1e-6;
+  for (int d = 0; d < 2; ++d) {
+    at::Tensor e = at::zeros_like(tr.x);
+    e.select(1, d).fill_(h);
+    at::Tensor column = (mean_ref(tr.x + e) - mean_ref(tr.x - e)) / (2 * h);  // [B, 2] = ∂μ_#/∂x_d
+    at::Tensor want = (column * f_next).sum(1);                                  // [B] (J_μ#ᵀ f)_d
+    EXPECT_LT((t.score_rev_ref.select(1, d) - want).abs().max().item<double>(), 1e-7) << t.score_rev_ref << want;
+  }
+}
+
 TEST(NablaDB, TrainsChecksPointsAndResumes) {
   Fixture f;
   std::string dir = ::testing::TempDir() + "/nabla_db_run";

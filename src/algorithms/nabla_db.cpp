@@ -77,42 +77,19 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   Conditioning c = P.conditioning(mb.cond);
   NablaDBTerms out;
 
-  // (1) policy ε_θ: the forward score keeps θ's graph; the reverse score is a constant (create_graph = false).
+  // (1) policy ε_θ: the forward score keeps θ's graph.
   at::Tensor eps_pol = guided_eps(*P.denoiser, x, t, c, Adapter::On);
   at::Tensor mean_pol = S.step_mean(kc, x.to(at::kDouble), eps_pol.to(at::kDouble), x0_prev_d);
   out.score_fwd_policy = forward_score(x_next_d, mean_pol, std).to(loss_dtype);
-  // (2) pretrained reference ε_# (adapter off): forward score, and the reverse score by a VJP (its graph is
-  // kept when the guess at x reuses ε_#). reverse_target = expected takes both reverse scores' means over
-  // x' ~ P_θ(·|x): E[S←_θ] = 0 and E[S←_#] = J_μ#ᵀ(μ_θ − μ_#)/σ², i.e. S←_# at x' = μ_θ.
-  const bool expected = s.reverse_target == "expected";
-  at::Tensor eps_ref;
-  {
-    at::AutoGradMode grad_mode(reverse);
-    eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
-    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
-    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
-    if (reverse)
-      out.score_rev_ref = reverse_score(x, mean_ref, expected ? mean_pol.detach() : x_next_d, std,
-                                        /*retain_graph=*/guess_adapter == Adapter::Off)
-                              .to(loss_dtype);
-  }
-  if (reverse)
-    out.score_rev_policy = expected ? at::zeros_like(out.score_rev_ref)
-                                    : reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
   out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
                          : at::zeros({}, x_next_l.options());
-  // (3) predicted-reward gradient at the next state, through the guess model's x̂ (detached).
+  // (2) predicted-reward gradient at the next state, through the guess model's x̂ (detached).
   {
     at::Tensor y = x_next.clone().set_requires_grad(true);
     at::Tensor eps_next = guided_eps_at(P, y, k_next, c, guess_adapter);
     out.G_next = predicted_reward_grad(P, y, eps_next, k_next, prompts, s.beta, s.gamma_mode, false).to(loss_dtype);
   }
-  // (4) the same at the current state, reusing ε_θ's (or ε_#'s) graph.
-  if (reverse)
-    out.G_cur = predicted_reward_grad(P, x, guess_adapter == Adapter::On ? eps_pol : eps_ref, kc, prompts, s.beta,
-                                      s.gamma_mode, true)
-                    .to(loss_dtype);
-  // (5) the learned residual flow score g_φ.
+  // (3) the learned residual flow score g_φ.
   at::Tensor terminal = kc.eq(K - 1).to(loss_dtype).to(device);  // [B]
   std::vector<int64_t> row_shape(x.dim(), 1);
   row_shape[0] = x.size(0);
@@ -122,6 +99,35 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
     out.g_next = flow_->forward(x_next_l, t_next, cg);
     if (reverse) out.g_cur = flow_->forward(x.detach().to(loss_dtype), t, cg);
   }
+  // (4) pretrained reference ε_# (adapter off): forward score, and what the reverse condition pairs with
+  // g_φ(x) + G(x), by a VJP through μ_# (its graph is kept when the guess at x reuses ε_#):
+  //   sample:   S←_θ and S←_# at the stored x' (the release; S←_θ a constant, create_graph = false);
+  //   expected: their means over x' ~ P_θ(·|x): E[S←_θ] = 0, E[S←_#] = J_μ#ᵀ(μ_θ − μ_#)/σ²;
+  //   backup:   J_μ#ᵀ(g_φ + G)(x') (detached), the forward condition substituted into the reverse one.
+  at::Tensor eps_ref;
+  {
+    at::AutoGradMode grad_mode(reverse);
+    eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
+    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
+    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
+    const bool keep = guess_adapter == Adapter::Off;
+    if (reverse && s.reverse_target == "sample") {
+      out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, keep).to(loss_dtype);
+      out.score_rev_policy = reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
+    } else if (reverse && s.reverse_target == "expected") {
+      out.score_rev_ref = reverse_score(x, mean_ref, mean_pol.detach(), std, keep).to(loss_dtype);
+      out.score_rev_policy = at::zeros_like(out.score_rev_ref);
+    } else if (reverse) {
+      at::Tensor f_next = out.G_next + non_terminal * out.g_next.detach();  // [B, S...] ∇log F̃(x') as learned
+      out.score_rev_ref = mean_vjp(x, mean_ref, f_next, keep).to(loss_dtype);
+      out.score_rev_policy = at::zeros_like(out.score_rev_ref);
+    }
+  }
+  // (5) the predicted-reward gradient at the current state, reusing ε_θ's (or ε_#'s) graph.
+  if (reverse)
+    out.G_cur = predicted_reward_grad(P, x, guess_adapter == Adapter::On ? eps_pol : eps_ref, kc, prompts, s.beta,
+                                      s.gamma_mode, true)
+                    .to(loss_dtype);
   // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
   at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
   if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next.detach());

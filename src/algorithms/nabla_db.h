@@ -12,7 +12,7 @@
 //   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
 //   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
 //
-// Four switches beyond the release, each keeping the exact solution as the minimiser:
+// Five switches beyond the release, each keeping the exact solution as the minimiser:
 // - condition_weighting = noise multiplies each squared residual by 1 − ᾱ of the state its flow term
 //   lives at (x' for ℓ_F, x for ℓ_B): residuals in ε units, as in the usual diffusion loss, so the last
 //   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps.
@@ -33,6 +33,12 @@
 //   has the same conditional mean as the sampled one, without its noise (J_μθ − J_μ#)ᵀz/σ, which grows with
 //   the policy's own Jacobian and so feeds back into the flow the policy learns from; and the policy's
 //   reverse VJP is no longer needed.
+// - reverse_target = backup substitutes the forward condition, (μ_θ − μ_#)/σ² = ∇log F̃(x'), into that:
+//   g_φ(x) + G(x) = η·J_μ#(x)ᵀ(g_φ + G)(x') with x' the stored next state and the right side detached
+//   (G alone at the final state). It is the exact identity ∇log F̃(x) = J_μ#ᵀ E_{P*}[∇log F̃(x')] of a
+//   Gaussian P_# with the data's x' in place of the tilted transition's: the flow then learns by its own
+//   backups from the terminal reward, not through the policy's lagging and, at the last steps, 1/σ²-
+//   amplified shift (641 and 2345 at SD's last two steps); the policy learns from the forward condition.
 #include <memory>
 
 #include "algorithms/algorithm.h"
@@ -42,7 +48,9 @@ namespace nablagfn {
 // The loss terms of one batch of transitions, for the algorithm and for tests that check them one by one.
 struct NablaDBTerms {
   at::Tensor total, l_F, l_B, l_T, l_R;  // scalars; total carries the graph to θ and φ
-  at::Tensor score_fwd_policy, score_fwd_ref, score_rev_policy, score_rev_ref;  // [B, S...] (rev: undefined if w_B = 0)
+  // [B, S...]; rev: undefined if w_B = 0. With reverse_target expected / backup, score_rev_policy is 0 and
+  // score_rev_ref the term the reverse condition pairs with g_φ(x) + G(x) (see above).
+  at::Tensor score_fwd_policy, score_fwd_ref, score_rev_policy, score_rev_ref;
   at::Tensor G_next, G_cur, g_next, g_cur;                                      // [B, S...] (undefined when unused)
 };
 
@@ -53,7 +61,7 @@ struct NablaDBSettings {
   double lambda = 1e3;  // output_reg
   std::string gamma_mode = "squared";
   std::string guess_model = "policy";      // policy | pretrained
-  std::string reverse_target = "sample";   // sample | expected
+  std::string reverse_target = "sample";   // sample | expected | backup
   std::string flow_conditioning = "auto";  // auto | prompt | zero
   bool reverse_at_terminal = false;
   std::string condition_weighting = "none";  // none | noise | eps

@@ -196,8 +196,9 @@ void validate(const Config& c) {
           "algorithm.condition_weighting must be none, noise or eps", "none is the release's");
   require(c.algorithm.guess_model == "policy" || c.algorithm.guess_model == "pretrained",
           "algorithm.guess_model must be policy or pretrained", "policy is the release's");
-  require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected",
-          "algorithm.reverse_target must be sample or expected", "sample is the release's");
+  require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected" ||
+              c.algorithm.reverse_target == "backup",
+          "algorithm.reverse_target must be sample, expected or backup", "sample is the release's");
   require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
           "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
   require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");

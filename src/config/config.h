@@ -167,9 +167,10 @@ struct AlgorithmConfig {
       "guess then no longer moves with the policy's own epsilon Jacobian, amplified by 1/sqrt(alpha_bar) at high "
       "noise; same minimiser, g_phi absorbs the difference)");
     v("reverse_target", reverse_target,
-      "what g_phi regresses in the reverse condition: sample (the per-transition reverse scores, the release) or "
-      "expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2; same minimiser on-policy, "
-      "without the noise that grows with the policy's Jacobian)");
+      "what g_phi(x) + G(x) regresses in the reverse condition: sample (the per-transition reverse scores, the "
+      "release), expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2, without the noise "
+      "that grows with the policy's Jacobian) or backup (eta J_mu#^T (g_phi + G)(x'), the forward condition "
+      "substituted: the flow learns from its own next-state values, not through the policy); same minimiser");
     v("no_flow", no_flow, "drop the flow network g_phi (forward loss only; forces reverse_loss_scale = 0)");
     v("reverse_at_terminal", reverse_at_terminal,
       "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "

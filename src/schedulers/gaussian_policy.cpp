@@ -37,8 +37,13 @@ at::Tensor reverse_score(const at::Tensor& x, const at::Tensor& mean, const at::
   TORCH_CHECK(x.requires_grad(), "reverse_score: x must require grad");
   at::Tensor s = gaussian_policy_detail::per_row(std, mean);
   // ∇_x log N(x'; μ(x), σ²) = J_μᵀ (x' − μ)/σ²: the VJP of μ with the constant vector (x' − μ)/σ².
-  at::Tensor v = ((x_next.detach() - mean) / (s * s)).detach();
-  auto grads = torch::autograd::grad({mean}, {x}, {v}, retain_graph, /*create_graph=*/false);
+  return mean_vjp(x, mean, (x_next.detach() - mean) / (s * s), retain_graph);
+}
+
+at::Tensor mean_vjp(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& v, bool retain_graph) {
+  TORCH_CHECK(x.requires_grad(), "mean_vjp: x must require grad");
+  auto grads = torch::autograd::grad({mean}, {x}, {v.detach().to(mean.scalar_type())}, retain_graph,
+                                     /*create_graph=*/false);
   return grads[0];
 }
 

@@ -18,4 +18,7 @@ at::Tensor forward_score(const at::Tensor& x_next, const at::Tensor& mean, const
 at::Tensor reverse_score(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& x_next, const at::Tensor& std,
                          bool retain_graph);
 
+// J_μ(x)ᵀ v for a constant v shaped like mean, [B, ...] (the product reverse_score takes), same graph rules.
+at::Tensor mean_vjp(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& v, bool retain_graph);
+
 }  // namespace nablagfn
