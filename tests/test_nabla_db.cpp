@@ -84,6 +84,15 @@ double grad_fd_error(const at::Tensor& param, const at::Tensor& analytic, const 
   }
   return worst / std::max(scale, 1e-12);
 }
+// l_F and l_B are the row-weighted means of the squared forward / reverse residuals (w_F, w_B: [B, 1]).
+void expect_weighted_residuals(const Fixture& f, const NablaDBTerms& t, const at::Tensor& w_F, const at::Tensor& w_B) {
+  const Scheduler& S = *f.toy.problem.scheduler;
+  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
+  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * t.g_next;
+  at::Tensor rB = (1 - terminal) * (t.score_rev_policy - t.score_rev_ref + t.g_cur + t.G_cur);
+  EXPECT_NEAR(t.l_F.item<double>(), (w_F * rF.pow(2)).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(t.l_B.item<double>(), (w_B * rB.pow(2)).mean().item<double>(), 1e-12);
+}
 }  // namespace
 
 TEST(NablaDB, ReverseTermTrainsOnlyTheFlowNetwork) {
@@ -122,11 +131,7 @@ TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
   const Scheduler& S = *f.toy.problem.scheduler;
   at::Tensor w_F = (1 - S.state_alpha_bars(f.k + 1)).view({-1, 1});  // [B, 1]
   at::Tensor w_B = (1 - S.state_alpha_bars(f.k)).view({-1, 1});      // [B, 1]
-  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
-  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * t.g_next;
-  at::Tensor rB = (1 - terminal) * (t.score_rev_policy - t.score_rev_ref + t.g_cur + t.G_cur);
-  EXPECT_NEAR(t.l_F.item<double>(), (w_F * rF.pow(2)).mean().item<double>(), 1e-12);
-  EXPECT_NEAR(t.l_B.item<double>(), (w_B * rB.pow(2)).mean().item<double>(), 1e-12);
+  expect_weighted_residuals(f, t, w_F, w_B);
 }
 
 TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
@@ -142,11 +147,7 @@ TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
   at::Tensor var = S.step_std(f.k, ab).pow(2);
   at::Tensor kappa = at::sqrt(ab1) * at::sqrt(1 - ab) / at::sqrt(ab) - at::sqrt(1 - ab1 - var);
   at::Tensor w = (var / kappa).pow(2).view({-1, 1});  // [B, 1]
-  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
-  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * t.g_next;
-  at::Tensor rB = (1 - terminal) * (t.score_rev_policy - t.score_rev_ref + t.g_cur + t.G_cur);
-  EXPECT_NEAR(t.l_F.item<double>(), (w * rF.pow(2)).mean().item<double>(), 1e-12);
-  EXPECT_NEAR(t.l_B.item<double>(), (w * rB.pow(2)).mean().item<double>(), 1e-12);
+  expect_weighted_residuals(f, t, w, w);
 }
 
 TEST(NablaDB, PolicyGradientMatchesFiniteDifferencesWithDetachedTermsFixed) {
