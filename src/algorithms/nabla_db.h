@@ -12,10 +12,12 @@
 //   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
 //   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
 //
-// Five switches beyond the release, each keeping the exact solution as the minimiser:
+// Switches beyond the release, each keeping the exact solution as the minimiser (reverse_at_terminal is
+// explained where it is used):
 // - condition_weighting = noise multiplies each squared residual by 1 − ᾱ of the state its flow term
 //   lives at (x' for ℓ_F, x for ℓ_B): residuals in ε units, as in the usual diffusion loss, so the last
-//   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps.
+//   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps; eps weights by
+//   (σ_k²/κ_k)² of the transition instead, the policy's own ε units (it also mutes the late steps' targets).
 // - forward_trains_flow = false detaches g_φ(x') in ℓ_F. The conditions are linear in (policy shift, g + G)
 //   except the terminal one, and for ℓ_F, as a function of g_φ, E[(s − g(x') − G(x'))²] adds the spread of
 //   g + G over x' ~ P(·|x): trained through ℓ_F, g_φ trades that spread against the terminal boundary
@@ -24,10 +26,9 @@
 //   policy only the forward one.
 // - guess_model = pretrained takes x̂ in G from the pretrained ε. With the policy's ε (the release), G moves
 //   with the policy's own ε Jacobian, which x̂ = (x − √(1−ᾱ)·ε)/√ᾱ amplifies by √(1−ᾱ)/√ᾱ (13 at the first
-//   step): policy → G → forward target → policy is then a feedback loop that, without γ's attenuation,
-//   can run away (the toy's linear reward, gamma_mode none: the flow's reverse loss grows 1000x within 60
-//   epochs and the samples fly off). log F̃(x) = log E_#[exp(βr(x₀))|x] is a pretrained-posterior
-//   expectation, so x̂_# is also the natural first-order guess.
+//   step): policy → G → forward target → policy is a feedback loop. log F̃(x) = log E_#[exp(βr(x₀))|x] is a
+//   pretrained-posterior expectation, so x̂_# is also the natural first-order guess. (On the toy this
+//   alone does not stop the runaways; backup does: bench/README.md.)
 // - reverse_target = expected replaces the reverse scores by their means over x' ~ P_θ(·|x) (the data's own
 //   distribution on-policy): g_φ(x) + G(x) = η·J_μ#(x)ᵀ(μ_θ − μ_#)(x)/σ². As a regression target for g_φ it
 //   has the same conditional mean as the sampled one, without its noise (J_μθ − J_μ#)ᵀz/σ, which grows with
@@ -39,6 +40,8 @@
 //   Gaussian P_# with the data's x' in place of the tilted transition's: the flow then learns by its own
 //   backups from the terminal reward, not through the policy's lagging and, at the last steps, 1/σ²-
 //   amplified shift (641 and 2345 at SD's last two steps); the policy learns from the forward condition.
+//   With the sampled or expected targets that amplified shift is what made the toy's flow and policy run
+//   away together (the terminal anchor ℓ_T, then ℓ_B, grow 1000x within ~100 epochs).
 #include <memory>
 
 #include "algorithms/algorithm.h"
