@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes src/text/unicode_tables.{h,cpp}: the Unicode facts the CLIP tokenizer needs, from Python's
-unicodedata (no ICU / RE2 at run time):
+"""Writes src/text/unicode_tables.h and, one file per concept, src/text/unicode_{classes,decomposition,
+composition,lowercase}.cpp: the Unicode facts the CLIP tokenizer needs, from Python's unicodedata (no ICU /
+RE2 at run time):
   - letter (\\p{L}: Lu Ll Lt Lm Lo) and number (\\p{N}: Nd Nl No) code-point ranges;
   - per-character lower-case mappings (as Python's chr(c).lower(), one or more code points);
   - canonical combining classes, canonical decompositions and primary composites, for NFC.
@@ -10,7 +11,13 @@ import sys
 import unicodedata
 
 OUT_H = "src/text/unicode_tables.h"
-OUT_CPP = "src/text/unicode_tables.cpp"
+# Each .cpp holds the tables of one concept (file, tables by name).
+OUT_CPPS = [
+    ("src/text/unicode_classes.cpp", ("kLetterRanges", "kNumberRanges")),
+    ("src/text/unicode_decomposition.cpp", ("kCombiningClasses", "kDecompositions")),
+    ("src/text/unicode_composition.cpp", ("kCompositions",)),
+    ("src/text/unicode_lowercase.cpp", ("kLowerSingle", "kLowerMulti")),
+]
 MAX_CP = 0x110000
 HANGUL_BASE, HANGUL_COUNT = 0xAC00, 11172  # algorithmic in unicode.cpp, not tabulated
 
@@ -122,18 +129,20 @@ def main():
         for typ, name, items, _, doc in tables:
             f.write("// %s\nextern const %s %s[%d];\n" % (doc, typ, name, len(items)))
         f.write("\n}  // namespace nablagfn::unicode_tables\n")
-    with open(OUT_CPP, "w") as f:
-        f.write(header)
-        f.write('#include "text/unicode_tables.h"\n\nnamespace nablagfn::unicode_tables {\n\n')
-        for typ, name, items, per_line, _ in tables:
-            if typ == "LowerMulti":
-                items = [(it[0], "{0x%X, 0x%X, 0x%X}" % it[1:]) for it in items]
-                body = "\n".join("    {0x%X, %s}," % it for it in items)
-            else:
-                body = rows(items, per_line)
-            f.write("const %s %s[%d] = {\n%s\n};\n\n" % (typ, name, len(items), body))
-        f.write("}  // namespace nablagfn::unicode_tables\n")
-
+    for path, names in OUT_CPPS:
+        with open(path, "w") as f:
+            f.write(header)
+            f.write('#include "text/unicode_tables.h"\n\nnamespace nablagfn::unicode_tables {\n\n')
+            for typ, name, items, per_line, _ in tables:
+                if name not in names:
+                    continue
+                if typ == "LowerMulti":
+                    items = [(it[0], "{0x%X, 0x%X, 0x%X}" % it[1:]) for it in items]
+                    body = "\n".join("    {0x%X, %s}," % it for it in items)
+                else:
+                    body = rows(items, per_line)
+                f.write("const %s %s[%d] = {\n%s\n};\n\n" % (typ, name, len(items), body))
+            f.write("}  // namespace nablagfn::unicode_tables\n")
 
 if __name__ == "__main__":
     main()
