@@ -21,7 +21,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -51,13 +50,7 @@ Args parse_args(int argc, char** argv) {
   a.sd.config_dir = NABLAGFN_BENCH_DIR "/configs/sd15";
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value after %s\n", k.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&]() { return next_arg(argc, argv, i); };
     if (k == "--config") {
       a.sd.config_dir = next();
     } else if (k == "--n") {
@@ -71,11 +64,9 @@ Args parse_args(int argc, char** argv) {
     } else if (k == "--warmup") {
       a.warmup = std::stoi(next());
     } else if (k == "--only") {
-      std::stringstream ss(next());
-      for (std::string item; std::getline(ss, item, ',');) a.only.push_back(item);
+      a.only = split_commas(next());
     } else {
-      std::fprintf(stderr, "unknown argument %s\n", k.c_str());
-      std::exit(2);
+      unknown_arg(k);
     }
   }
   return a;

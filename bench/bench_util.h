@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <sstream>
 #include <string>
@@ -18,6 +19,29 @@
 namespace nablagfn::bench {
 
 inline void device_sync() { c10::cuda::device_synchronize(); }
+
+// The command-line value after argv[i] (i advances to it); exits with status 2 and a message when missing.
+inline std::string next_arg(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "missing value after %s\n", argv[i]);
+    std::exit(2);
+  }
+  return argv[++i];
+}
+
+// "a,b,c" -> {"a", "b", "c"}.
+inline std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+// Exits with status 2 naming an argument the benchmark does not know.
+[[noreturn]] inline void unknown_arg(const std::string& arg) {
+  std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
+  std::exit(2);
+}
 
 struct Timing {
   double median_s = 0.0;

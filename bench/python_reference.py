@@ -175,6 +175,7 @@ class UNet(nn.Module):
         ch = cfg["block_out_channels"]
         heads, ctx, groups, eps = cfg["attention_head_dim"], cfg["cross_attention_dim"], cfg["norm_num_groups"], cfg["norm_eps"]
         temb = 4 * ch[0]
+        layers = cfg.get("layers_per_block", 2)
         self.conv_in = nn.Conv2d(cfg["in_channels"], ch[0], 3, padding=1)
         self.time_proj = Timesteps(ch[0])
         self.time_embedding = TimestepEmbedding(ch[0], temb)
@@ -183,8 +184,8 @@ class UNet(nn.Module):
         for i, t in enumerate(cfg["down_block_types"]):
             cin, cout = cout, ch[i]
             blk = nn.Module()
-            blk.resnets = nn.ModuleList([ResnetBlock2D(cin if j == 0 else cout, cout, temb, groups, eps) for j in range(2)])
-            blk.attentions = nn.ModuleList([Transformer2DModel(cout, ctx, heads, groups) for _ in range(2)]) if "CrossAttn" in t else None
+            blk.resnets = nn.ModuleList([ResnetBlock2D(cin if j == 0 else cout, cout, temb, groups, eps) for j in range(layers)])
+            blk.attentions = nn.ModuleList([Transformer2DModel(cout, ctx, heads, groups) for _ in range(layers)]) if "CrossAttn" in t else None
             blk.down = Downsample2D(cout) if i < len(ch) - 1 else None
             self.down.append(blk)
         self.mid_resnets = nn.ModuleList([ResnetBlock2D(ch[-1], ch[-1], temb, groups, eps) for _ in range(2)])
@@ -197,9 +198,9 @@ class UNet(nn.Module):
             skip_in = rev[min(i + 1, len(ch) - 1)]
             blk = nn.Module()
             blk.resnets = nn.ModuleList([
-                ResnetBlock2D((prev if j == 0 else cout) + (skip_in if j == 2 else cout), cout, temb, groups, eps)
-                for j in range(3)])
-            blk.attentions = nn.ModuleList([Transformer2DModel(cout, ctx, heads, groups) for _ in range(3)]) if "CrossAttn" in t else None
+                ResnetBlock2D((prev if j == 0 else cout) + (skip_in if j == layers else cout), cout, temb, groups, eps)
+                for j in range(layers + 1)])
+            blk.attentions = nn.ModuleList([Transformer2DModel(cout, ctx, heads, groups) for _ in range(layers + 1)]) if "CrossAttn" in t else None
             blk.up = Upsample2D(cout) if i < len(ch) - 1 else None
             self.up.append(blk)
             prev = cout
@@ -231,6 +232,23 @@ class UNet(nn.Module):
             if blk.up is not None:
                 h = blk.up(h)
         return self.conv_out(F.silu(self.conv_norm_out(h)))
+
+
+def timed_runs(fn, repeats):
+    """One warm-up call, then `repeats` calls each timed between device synchronisations, the allocator's
+    peak statistics reset after the warm-up. Returns the list of seconds."""
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 class DDIM:
@@ -302,17 +320,7 @@ def main():
             x = sched.step(eps, int(t), x, gen)
         return x
 
-    sample()
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(a.repeats):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        sample()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+    times = timed_runs(sample, a.repeats)
     med = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**30
     import peft

@@ -81,7 +81,7 @@ struct BaselineRun {
   // One epoch: sample, begin_epoch, one update of grad_accum_steps micro-batches. Returns its terms.
   LossTerms update() {
     TrajectoryBatch data = sample(config.sample.batch_size, gen);
-    StepInfo info{epoch, 20, epoch, gen};
+    StepInfo info{epoch, 20, epoch, gen, gen};
     algo->begin_epoch(data, info);
     opt->zero_grad();
     LossTerms sums;
@@ -216,7 +216,8 @@ struct FormulaCase {
   }
   at::Tensor r(const at::Tensor& x) { return toy.problem.reward->score(x, {}).to(at::kDouble); }
   double loss() {
-    StepInfo info{0, 10, 0, at::detail::createCPUGenerator(9)};
+    at::Generator gen = at::detail::createCPUGenerator(9);
+    StepInfo info{0, 10, 0, gen, gen};
     algo->begin_epoch(mb, info);
     return algo->accumulate(mb, info, 1.0)["loss"];
   }

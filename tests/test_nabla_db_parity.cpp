@@ -19,6 +19,7 @@
 #include "schedulers/noise_schedule.h"
 #include "problems/stable_diffusion.h"
 #include "test_util.h"
+#include "tiny_sd_config.h"
 
 using namespace nablagfn;
 using test::data_path;
@@ -32,25 +33,14 @@ struct NablaDBFixture {
   TrajectoryBatch mb;
   TensorMap io = load_safetensors(data_path("nabla_db_tiny/io.safetensors"));
 
-  explicit NablaDBFixture(double beta) {
+  // fold: algorithm.fold_passes (separate / folded); reward_chunk: train.reward_grad_chunk.
+  explicit NablaDBFixture(double beta, const std::string& fold = "separate", int reward_chunk = 0) {
+    config = test::tiny_sd_config();
     Config& c = config;
-    c.model.kind = "sd";
-    c.model.path = data_path("sd_tiny");
-    c.model.dtype = "float32";
-    c.model.lora_rank = 4;
-    c.model.lora_alpha = 4.0;
-    c.model.flow_block_out_channels = {16, 32, 32, 32};
+    c.algorithm.fold_passes = fold;
+    c.train.reward_grad_chunk = reward_chunk;
     c.model.flow_layers_per_block = 1;
     c.model.flow_conditioning = "prompt";
-    c.run.device = "cpu";
-    c.sample.scheduler = "ddim";
-    c.sample.n_steps = 50;
-    c.sample.eta = 1.0;
-    c.sample.guidance_scale = 5.0;
-    c.sample.prompts = "a photo of a cat";
-    c.reward.name = "aesthetic";
-    c.reward.path = data_path("clip_vision_tiny/vision_model");
-    c.reward.head_path = data_path("clip_vision_tiny/aesthetic_head.safetensors");
     c.algorithm.beta = beta;
     c.algorithm.output_reg = 10.0;
     c.algorithm.reverse_loss_scale = 1.0;
@@ -91,6 +81,14 @@ struct NablaDBFixture {
     auto params = parameters();
     for (auto& [name, t] : params) t.mutable_grad() = at::Tensor();
     NablaDBTerms t = algo->terms(mb, torch::full({2}, k, torch::kLong), mb.prompts);
+    // The folded passes give η·S←_θ + G(x) (η = 1 here) as one term in place of s_rev and g_cur.
+    const bool folded = config.algorithm.fold_passes == "folded";
+    if (folded) {
+      const double err = test::rel_err(t.rev_policy_guess, io.at(pre + "s_rev") + io.at(pre + "g_cur") * g_cur_scale);
+      std::printf("[nabla_db k=%d folded] s_rev + g_cur rel err %.3g\n", k, err);
+      EXPECT_LE(err, tol.score);
+      EXPECT_FALSE(t.score_rev_policy.defined() || t.G_cur.defined());
+    }
 
     struct Term {
       const char* name;
@@ -105,6 +103,7 @@ struct NablaDBFixture {
                           {"flow_next", &t.g_next, 1.0, 1e-4},
                           {"flow_cur", &t.g_cur, 1.0, 1e-4}};
     for (const Term& term : terms) {
+      if (folded && (term.value == &t.score_rev_policy || term.value == &t.G_cur)) continue;
       ASSERT_TRUE(term.value->defined()) << term.name;
       const double err = test::rel_err(*term.value, io.at(pre + term.name) * term.scale);
       std::printf("[nabla_db k=%d] %-9s rel err %.3g\n", k, term.name, err);
@@ -177,6 +176,10 @@ at::Tensor reference_terminal_forward_score(const at::Tensor& x, const at::Tenso
 }  // namespace
 
 TEST(NablaDBParity, MiddleTransitionK12TermsLossAndGradients) { NablaDBFixture(100.0).check(12, {}, 1.0); }
+
+// algorithm.fold_passes=folded (the CUDA default) with the reward gradients decoded one sample at a time:
+// the same terms, loss parts and gradients as the separate passes.
+TEST(NablaDBParity, FoldedPassesMiddleTransitionK12) { NablaDBFixture(100.0, "folded", 1).check(12, {}, 1.0); }
 
 // The fixture weighs the final state's reward gradient with the release's γ(x_50) = ᾱ_0 = 0.99915
 // (spec §3.3, §9 item 13); nablagfn uses γ = 1 there (the terminal flow score is exactly β∇r). β·ᾱ_0

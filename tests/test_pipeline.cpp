@@ -18,31 +18,13 @@
 #include "models/clip_prompt_encoder.h"
 #include "problems/stable_diffusion.h"
 #include "test_util.h"
+#include "tiny_sd_config.h"
 
 using namespace nablagfn;
 using test::data_path;
+using test::tiny_sd_config;
 
 namespace {
-
-Config tiny_sd_config() {
-  Config c;
-  c.model.kind = "sd";
-  c.model.path = data_path("sd_tiny");
-  c.model.dtype = "float32";
-  c.model.lora_rank = 4;
-  c.model.lora_alpha = 4.0;
-  c.model.flow_block_out_channels = {16, 32, 32, 32};
-  c.run.device = "cpu";
-  c.sample.scheduler = "ddim";
-  c.sample.n_steps = 50;
-  c.sample.eta = 1.0;
-  c.sample.guidance_scale = 5.0;
-  c.sample.prompts = "a photo of a cat";
-  c.reward.name = "aesthetic";
-  c.reward.path = data_path("clip_vision_tiny/vision_model");
-  c.reward.head_path = data_path("clip_vision_tiny/aesthetic_head.safetensors");
-  return c;
-}
 
 std::string pipeline_temp_dir(const std::string& name) {
   const std::string dir = join_path(::testing::TempDir(), "nablagfn_test_pipeline_" + name);

@@ -33,7 +33,8 @@ struct StepInfo {
   int epoch = 0;       // 0-based training epoch
   int n_epochs = 1;
   int update = 0;      // optimizer updates done so far
-  at::Generator gen;   // the rank's generator (transition draws, fresh noises)
+  at::Generator gen;        // the rank's CPU generator (transition draws, prompts, permutations)
+  at::Generator noise_gen;  // the rank's generator on the problem's device (fresh noises); gen itself on the CPU
 };
 
 class Algorithm {

@@ -30,7 +30,7 @@ LossTerms DRaFT::accumulate(const TrajectoryBatch& mb, const StepInfo& info, dou
     at::Tensor t = at::full({B}, S.timestep(k), at::TensorOptions().dtype(at::kLong).device(x.device()));
     at::Tensor eps = guided_eps(*problem_.denoiser, x, t, c, Adapter::On);
     at::Tensor mean = S.step_mean(kk, x, eps, x0_prev);  // [B, S...]
-    at::Tensor z = at::randn(x.sizes(), info.gen, x.options().device(at::kCPU)).to(x.device());
+    at::Tensor z = at::randn(x.sizes(), info.noise_gen, x.options());
     at::Tensor x_next = mean + baseline_row_view(S.step_std(kk, x), x) * z;
     if (S.second_order()) x0_prev = S.predict_x0(kk, x, eps);
     x = x_next;

@@ -29,8 +29,7 @@ LossTerms DRaFTLV::accumulate(const TrajectoryBatch& mb, const StepInfo& info, d
   for (int i = 0; i < n; ++i) prompts.insert(prompts.end(), mb.prompts.begin(), mb.prompts.end());
   // Re-noise to the last step's level: x^(i) = √ᾱ·sg(x_K) + √(1 − ᾱ)·ε_i.
   const double ab = S.state_alpha_bar(K - 1);
-  const auto cpu = x_rep.options().device(at::kCPU);  // the generator is a CPU one
-  at::Tensor noise = at::randn(x_rep.sizes(), info.gen, cpu).to(x_rep.device());
+  at::Tensor noise = at::randn(x_rep.sizes(), info.noise_gen, x_rep.options());
   at::Tensor x = std::sqrt(ab) * x_rep + std::sqrt(1.0 - ab) * noise;  // [n·B, S...]
   // The last sampling step with gradient.
   at::Tensor kk = at::full({N}, K - 1, at::kLong);
@@ -39,7 +38,7 @@ LossTerms DRaFTLV::accumulate(const TrajectoryBatch& mb, const StepInfo& info, d
   at::Tensor x0_prev;
   if (S.second_order()) x0_prev = mb.x0_prev.select(1, K - 1).detach().repeat(reps);  // [n·B, S...]
   at::Tensor mean = S.step_mean(kk, x, eps, x0_prev);
-  at::Tensor z = at::randn(x.sizes(), info.gen, cpu).to(x.device());
+  at::Tensor z = at::randn(x.sizes(), info.noise_gen, x.options());
   at::Tensor x_out = mean + baseline_row_view(S.step_std(kk, x), x) * z;  // [n·B, S...]
   at::Tensor r = problem_.reward_of(x_out, prompts);                      // [n·B]
   at::Tensor loss = -r.view({n, B}).sum(0).mean();                        // [n·B] -> [n, B] -> []

@@ -29,6 +29,15 @@ NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), co
     require(static_cast<bool>(problem.make_flow_net), "this problem has no flow network", "set algorithm.no_flow=true");
     flow_ = problem.make_flow_net();
   }
+  const bool foldable = settings_.w_B > 0 && flow_ && settings_.reverse_target == "sample" &&
+                        settings_.guess_model == "policy";
+  require(a.fold_passes != "folded" || foldable,
+          "algorithm.fold_passes=folded needs the flow network, reverse_loss_scale > 0, reverse_target=sample and "
+          "guess_model=policy",
+          "use fold_passes=auto or separate with these switches");
+  folded_ = foldable && (a.fold_passes == "folded" || (a.fold_passes == "auto" && problem.device.is_cuda()));
+  auto* sd = dynamic_cast<SDDenoiser*>(problem.denoiser.get());
+  if (folded_ && a.merged_lora_guess && sd != nullptr) merged_ = std::make_unique<MergedLoRA>(*sd);
 }
 
 RolloutOptions NablaDB::rollout_options() const {
@@ -53,6 +62,7 @@ at::Tensor NablaDB::flow_context(const TrajectoryBatch& mb) const {
 }
 
 NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, const std::vector<std::string>& prompts) {
+  if (folded_) return terms_folded(mb, k, prompts);
   Problem& P = problem_;
   const Scheduler& S = *P.scheduler;
   const int K = S.n_steps();
@@ -129,13 +139,104 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
                                       s.gamma_mode, true)
                     .to(loss_dtype);
   // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
+  add_losses(out, kc, x_next_l);
+  return out;
+}
+
+NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& k,
+                                   const std::vector<std::string>& prompts) {
+  Problem& P = problem_;
+  const Scheduler& S = *P.scheduler;
+  const NablaDBSettings& s = settings_;
+  const int64_t chunk = config_.train.reward_grad_chunk;
+  const at::Device device = mb.x.device();
+  at::Tensor kc = k.to(at::kCPU).to(at::kLong);
+  at::Tensor k_next = kc + 1;
+  TransitionRows tr = transition_rows(mb, kc);
+  const at::ScalarType model_dtype = tr.x.scalar_type();
+  const at::ScalarType loss_dtype = model_dtype == at::kDouble ? at::kDouble : at::kFloat;
+  // Leaves in the loss dtype hold the latents' values exactly; the UNet reads them cast back.
+  at::Tensor x = tr.x.detach().to(loss_dtype, false, /*copy=*/true).set_requires_grad(true);       // [B, S...]
+  at::Tensor y = tr.x_next.detach().to(loss_dtype, false, /*copy=*/true).set_requires_grad(true);  // [B, S...]
+  at::Tensor x_in = x.to(model_dtype);
+  at::Tensor x_next_l = y.detach();
+  at::Tensor t = S.state_timesteps(kc).to(device);           // [B]
+  at::Tensor t_next = S.state_timesteps(k_next).to(device);  // [B]
+  at::Tensor x_next_d = tr.x_next.to(at::kDouble);           // [B, S...] (float64: see terms())
+  at::Tensor x0_prev_d = tr.x0_prev.defined() ? tr.x0_prev.to(at::kDouble) : tr.x0_prev;
+  at::Tensor std = S.step_std(kc, x_next_d);  // [B] float64
+  std::vector<int64_t> row_shape(x.dim(), 1);
+  row_shape[0] = x.size(0);
+  auto guess_scale = [&](const at::Tensor& kk) {  // β·γ per row, [B, 1...] float32
+    return (s.beta * flow_gamma(S, kk, s.gamma_mode)).to(at::kFloat).to(device).view(row_shape);
+  };
+  Conditioning c = P.conditioning(mb.cond);
+  NablaDBTerms out;
+  // (a) G(x') through ε_θ(x'): the chunked reward gradient at x̂, then one VJP; the graph is freed after.
+  // With merged_ the LoRA is in the projection weights for the forward and the VJP (no LoRA gradient here).
+  {
+    std::unique_ptr<MergedLoRA::Scope> merged_scope;
+    if (merged_) {
+      merged_->refresh();
+      merged_scope = std::make_unique<MergedLoRA::Scope>(*merged_);
+    }
+    at::Tensor eps_next =
+        guided_eps_at(P, y.to(model_dtype), k_next, c, merged_ ? Adapter::Off : Adapter::On);
+    at::Tensor xh = eps_next.defined() ? S.predict_x0(k_next, y, eps_next) : y;  // [B, S...]
+    at::Tensor g = reward_grad_chunked(P, xh.detach(), prompts, chunk);
+    at::Tensor gy = eps_next.defined() ? torch::autograd::grad({xh}, {y}, {g.to(xh.scalar_type())})[0] : g;
+    out.G_next = (gy.to(at::kFloat) * guess_scale(k_next)).to(loss_dtype);
+  }
+  // (b) ε_#(x): forward score and S←_#; the graph is freed by the VJP.
+  {
+    at::Tensor eps_ref = guided_eps(*P.denoiser, x_in, t, c, Adapter::Off);
+    at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
+    out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
+    out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, /*retain_graph=*/false).to(loss_dtype);
+  }
+  // (c) ε_θ(x): forward score, ℓ_R, and η·S←_θ + G(x) as one VJP (cotangent η(x' − μ_θ)/σ² on μ_θ and
+  // β·γ·∇r on x̂_θ(x)); the graph stays for the loss's backward.
+  at::Tensor eps_pol = guided_eps(*P.denoiser, x_in, t, c, Adapter::On);
+  at::Tensor mean_pol = S.step_mean(kc, x.to(at::kDouble), eps_pol.to(at::kDouble), x0_prev_d);
+  out.score_fwd_policy = forward_score(x_next_d, mean_pol, std).to(loss_dtype);
+  out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
+                         : at::zeros({}, x_next_l.options());
+  {
+    at::Tensor xh = S.predict_x0(kc, x, eps_pol);  // [B, S...]
+    at::Tensor g = reward_grad_chunked(P, xh.detach(), prompts, chunk);
+    at::Tensor var = std.pow(2).view(row_shape);
+    at::Tensor v_pol = s.eta * (x_next_d - mean_pol.detach()) / var;  // [B, S...] float64
+    at::Tensor v_guess = (g.to(at::kFloat) * guess_scale(kc)).to(xh.scalar_type());
+    out.rev_policy_guess = torch::autograd::grad({mean_pol, xh}, {x}, {v_pol, v_guess}, /*retain_graph=*/true)[0]
+                               .to(loss_dtype);
+  }
+  at::Tensor cg = flow_context(mb);
+  out.g_next = flow_->forward(x_next_l, t_next, cg);
+  out.g_cur = flow_->forward(x.detach(), t, cg);
+  add_losses(out, kc, x_next_l);
+  return out;
+}
+
+void NablaDB::add_losses(NablaDBTerms& out, const at::Tensor& kc, const at::Tensor& x_next_l) const {
+  const NablaDBSettings& s = settings_;
+  const Scheduler& S = *problem_.scheduler;
+  const bool reverse = s.w_B > 0 && flow_ != nullptr;
+  const at::ScalarType loss_dtype = x_next_l.scalar_type();
+  const at::Device device = x_next_l.device();
+  at::Tensor terminal = kc.eq(S.n_steps() - 1).to(loss_dtype).to(device);  // [B]
+  std::vector<int64_t> row_shape(x_next_l.dim(), 1);
+  row_shape[0] = x_next_l.size(0);
+  at::Tensor non_terminal = (1 - terminal).view(row_shape);
   at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
   if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next.detach());
-  at::Tensor w_F = condition_weight(S, k_next, kc, row_shape, loss_dtype, device);  // [B, 1...]
+  at::Tensor w_F = condition_weight(S, kc + 1, kc, row_shape, loss_dtype, device);  // [B, 1...]
   at::Tensor w_B = condition_weight(S, kc, kc, row_shape, loss_dtype, device);      // [B, 1...]
   out.l_F = (w_F * resid_F.pow(2)).mean();
   if (reverse) {
-    at::Tensor resid_B = s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur;
+    // The separate path sums the terms in the release's order; the folded one has η·S←_θ + G(x) as one VJP.
+    at::Tensor resid_B = out.G_cur.defined()
+                             ? s.eta * out.score_rev_policy - s.eta * out.score_rev_ref + out.g_cur + out.G_cur
+                             : out.rev_policy_guess - s.eta * out.score_rev_ref + out.g_cur;
     // The release masks the last transition's reverse condition (spec §3.4); x_{K−1} is not a final state,
     // so the condition holds there too and, kept, carries the terminal reward into g_φ.
     out.l_B = (w_B * (s.reverse_at_terminal ? resid_B : non_terminal * resid_B).pow(2)).mean();
@@ -149,7 +250,6 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
     out.l_T = at::zeros({}, x_next_l.options());
   }
   out.total = out.l_F + s.w_B * out.l_B + out.l_T + s.lambda * out.l_R;
-  return out;
 }
 
 at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,

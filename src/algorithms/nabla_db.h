@@ -45,6 +45,7 @@
 #include <memory>
 
 #include "algorithms/algorithm.h"
+#include "models/cuda_sampling.h"
 
 namespace nablagfn {
 
@@ -55,6 +56,8 @@ struct NablaDBTerms {
   // score_rev_ref the term the reverse condition pairs with g_φ(x) + G(x) (see above).
   at::Tensor score_fwd_policy, score_fwd_ref, score_rev_policy, score_rev_ref;
   at::Tensor G_next, G_cur, g_next, g_cur;                                      // [B, S...] (undefined when unused)
+  // [B, S...] η·S←_θ + G(x) of the folded passes (one VJP); there score_rev_policy and G_cur are undefined.
+  at::Tensor rev_policy_guess;
 };
 
 struct NablaDBSettings {
@@ -90,6 +93,13 @@ class NablaDB : public Algorithm {
 
  private:
   at::Tensor flow_context(const TrajectoryBatch& mb) const;
+  // terms() by the folded passes (algorithm.fold_passes; reverse_target sample, the policy's guess): three
+  // stages, each with at most one UNet graph alive and the decoder's reward backward chunked by
+  // train.reward_grad_chunk: (a) G(x') by ε_θ(x'), (b) ε_#(x) with S←_#, (c) ε_θ(x) with η·S←_θ + G(x) as
+  // one VJP. Fewer UNet backwards (4 instead of 5) and less memory; state leaves in fp32.
+  NablaDBTerms terms_folded(const TrajectoryBatch& mb, const at::Tensor& k, const std::vector<std::string>& prompts);
+  // Residuals, their weighted means and the total (spec §3.2, §3.4) from the score and flow terms in out.
+  void add_losses(NablaDBTerms& out, const at::Tensor& kc, const at::Tensor& x_next_l) const;
   // Per-row weight of a squared residual of transition k whose flow term lives at state k_state: 1 (none),
   // 1 − ᾱ(k_state) (noise) or (σ_k²/κ_k)² (eps).
   at::Tensor condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,
@@ -99,6 +109,8 @@ class NablaDB : public Algorithm {
   const Config& config_;
   NablaDBSettings settings_;
   std::shared_ptr<FlowNet> flow_;  // null with no_flow
+  bool folded_ = false;            // terms() takes terms_folded()
+  std::unique_ptr<MergedLoRA> merged_;  // the folded passes' ε_θ(x') (algorithm.merged_lora_guess), else null
   std::vector<std::string> last_sampled_prompts_;
 };
 

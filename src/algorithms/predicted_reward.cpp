@@ -1,6 +1,7 @@
 #include "algorithms/predicted_reward.h"
 
 #include <ATen/ATen.h>
+#include <algorithm>
 #include <torch/csrc/autograd/autograd.h>
 
 namespace nablagfn {
@@ -31,6 +32,23 @@ at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at
   shape[0] = x.size(0);
   at::Tensor scale = (beta * flow_gamma(*problem.scheduler, k, gamma_mode)).to(at::kFloat).to(x.device()).view(shape);
   return (grads[0].to(at::kFloat) * scale).detach();
+}
+
+at::Tensor reward_grad_chunked(Problem& problem, const at::Tensor& x0_hat, const std::vector<std::string>& prompts,
+                               int64_t chunk, at::Tensor* reward) {
+  const int64_t n = x0_hat.size(0);
+  const int64_t step = chunk > 0 ? std::min(chunk, n) : n;
+  std::vector<at::Tensor> grads, rewards;
+  for (int64_t b = 0; b < n; b += step) {
+    const int64_t e = std::min(n, b + step);
+    at::Tensor leaf = x0_hat.slice(0, b, e).detach().requires_grad_(true);  // [e − b, S...]
+    std::vector<std::string> p(prompts.begin() + b, prompts.begin() + e);
+    at::Tensor r = problem.reward_of(leaf, p);  // [e − b]
+    grads.push_back(torch::autograd::grad({r.sum()}, {leaf})[0]);
+    rewards.push_back(r.detach());
+  }
+  if (reward != nullptr) *reward = at::cat(rewards);
+  return grads.size() == 1 ? grads[0] : at::cat(grads);  // [N, S...]
 }
 
 }  // namespace nablagfn

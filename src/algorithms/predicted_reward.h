@@ -23,6 +23,12 @@ at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at
                                  const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
                                  bool retain_graph, at::Tensor* reward = nullptr);
 
+// ∇_x̂ r(x̂) of the decoded x̂ [N, S...] (values only: no graph to x̂ is kept or needed), decoded and scored
+// chunk rows at a time (0: all N at once), so that only one chunk's decoder backward is in memory.
+// Returns [N, S...] in x̂'s dtype; the rewards [N] go to *reward when given.
+at::Tensor reward_grad_chunked(Problem& problem, const at::Tensor& x0_hat, const std::vector<std::string>& prompts,
+                               int64_t chunk, at::Tensor* reward = nullptr);
+
 // Guided ε at states x (step indices k, conditioning c) with the adapter on (the policy) or off (the
 // pretrained model), or undefined when all rows are final states.
 at::Tensor guided_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c,

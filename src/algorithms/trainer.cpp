@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "algorithms/checkpoint.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -44,14 +45,16 @@ std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Gen
   return out;
 }
 
-TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen) {
+// Initial noises and prompts from gen (the CPU), step noises from noise_gen (the problem's device).
+TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen,
+                             at::Generator noise_gen) {
   std::vector<TrajectoryBatch> parts;
   for (int b = 0; b < config.sample.n_batches_per_epoch; ++b) {
     const int64_t B = config.sample.batch_size;
     std::vector<int64_t> shape{B};
     shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
     at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype)).to(problem.device);
-    parts.push_back(rollout(problem, x0, draw_prompts(problem, B, gen), gen, options));
+    parts.push_back(rollout(problem, x0, draw_prompts(problem, B, gen), noise_gen, options));
   }
   return TrajectoryBatch::cat(parts);
 }
@@ -67,7 +70,11 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
             "use algorithm.name=ddpo for non-differentiable rewards");
   // Rank r draws from seed + r (spec §9 item 4); quirk_same_seed restores the release's shared seed.
   const int rank = 0;
-  at::Generator gen = at::detail::createCPUGenerator(config.run.seed + (config.algorithm.quirk_same_seed ? 0 : rank));
+  const uint64_t seed = config.run.seed + (config.algorithm.quirk_same_seed ? 0 : rank);
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  // Noises drawn where they are used: on the CPU the same generator (one stream, as before), on CUDA a
+  // fresh Philox generator of the same seed, so no noise tensor crosses from the host.
+  at::Generator noise_gen = problem.device.is_cpu() ? gen : make_device_generator(problem.device, seed);
 
   std::vector<ParamGroup> groups{{"policy", problem.denoiser->trainable_parameters(), tc.lr, tc.weight_decay}};
   for (auto& g : algorithm.extra_parameter_groups()) groups.push_back(g);
@@ -90,12 +97,12 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   TrainSummary summary;
   summary.updates = state.update;
   // With a one-epoch lag the first sampled batch only fills the buffer (the release's epoch −1).
-  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, config, rollout_opts, gen);
+  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, config, rollout_opts, gen, noise_gen);
 
   ProgressBar bar("training", tc.n_epochs - (state.epoch + 1));
   for (int epoch = state.epoch + 1; epoch < tc.n_epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
-    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen);
+    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen, noise_gen);
     const double reward_mean = fresh.reward.mean().item<double>();
     const double reward_std = fresh.reward.std().item<double>();
     require(std::isfinite(reward_mean), "non-finite reward at epoch " + std::to_string(epoch),
@@ -103,7 +110,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
     TrajectoryBatch data = tc.data_lag == 1 ? lagged : fresh;
     if (tc.data_lag == 1) lagged = fresh;
 
-    StepInfo info{epoch, tc.n_epochs, summary.updates, gen};
+    StepInfo info{epoch, tc.n_epochs, summary.updates, gen, noise_gen};
     algorithm.begin_epoch(data, info);
     at::Tensor perm = at::randperm(data.size(), gen, at::kLong);
     std::map<std::string, double> term_sums;

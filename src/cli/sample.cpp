@@ -152,7 +152,7 @@ int run_sample(const std::vector<std::string>& args) {
   shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
   at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(static_cast<uint64_t>(seed)),
                                 at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
-  at::Generator gen = make_noise_generator(problem.device, static_cast<uint64_t>(seed) + 1);
+  at::Generator gen = make_device_generator(problem.device, static_cast<uint64_t>(seed) + 1);
   const int64_t n_batches = (n + batch - 1) / batch;
   ProgressBar bar("sampling", n_batches * problem.scheduler->n_steps());
   problem.denoiser = std::make_shared<sample_cli_detail::ProgressDenoiser>(sd.denoiser, bar);

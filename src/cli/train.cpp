@@ -6,6 +6,7 @@
 
 #include "algorithms/algorithm.h"
 #include "algorithms/trainer.h"
+#include "algorithms/vram_budget.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/device.h"
@@ -20,11 +21,14 @@ int run_train(const std::vector<std::string>& args) {
   std::string path, out;
   std::vector<std::string> sets;
   bool resume = false;
+  double vram_budget = 0.0;
   app.add_option("--config", path, "experiment file (JSONC): only what differs from `nablagfn config --defaults`")
       ->required();
   app.add_option("--set", sets, "override, group.key=value (repeatable, applied last)");
   app.add_option("--out", out, "run directory (overrides run.out)");
   app.add_flag("--resume", resume, "continue the run in --out from its latest checkpoint");
+  app.add_option("--vram-budget", vram_budget,
+                 "GPU memory to fit, GiB: picks the micro-batch split and reward chunking (train.vram_budget_gib)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -35,11 +39,13 @@ int run_train(const std::vector<std::string>& args) {
   Config config = load_config(path);
   for (const auto& s : sets) apply_override(config, s);
   if (!out.empty()) config.run.out = out;
+  if (vram_budget > 0) config.train.vram_budget_gib = vram_budget;
   validate(config);
   // The toy's tensors are tiny: a second intra-op thread only spin-waits (2x slower on a loaded 2-core machine).
   if (config.model.kind == "toy2d") at::set_num_threads(1);
   seed_default_generators(config.run.seed);
   auto bundle = make_problem(config);
+  apply_vram_budget(config, bundle->problem());
   auto algorithm = algorithm_registry().create(config.algorithm.name, bundle->problem(), config);
   RunDir run = RunDir::create(config.run.out, resume);
   run.write_text(RunDir::kConfigFile, to_json(config));

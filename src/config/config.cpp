@@ -199,6 +199,11 @@ void validate(const Config& c) {
   require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected" ||
               c.algorithm.reverse_target == "backup",
           "algorithm.reverse_target must be sample, expected or backup", "sample is the release's");
+  require(c.algorithm.fold_passes == "auto" || c.algorithm.fold_passes == "folded" ||
+              c.algorithm.fold_passes == "separate",
+          "algorithm.fold_passes must be auto, folded or separate", "auto folds on CUDA");
+  require(c.train.reward_grad_chunk >= 0 && c.train.vram_budget_gib >= 0.0,
+          "train.reward_grad_chunk and train.vram_budget_gib must be >= 0", "0 means no chunking / no limit");
   require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
           "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
   require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");

@@ -103,6 +103,8 @@ struct TrainConfig {
   double timestep_fraction = 0.1;
   bool low_var_subsampling = true;
   int save_every = 5;
+  int reward_grad_chunk = 0;
+  double vram_budget_gib = 0.0;
 
   template <class V>
   void visit(V&& v) {
@@ -124,6 +126,12 @@ struct TrainConfig {
     v("timestep_fraction", timestep_fraction, "fraction of transitions trained per trajectory: int(K x f) + the terminal one");
     v("low_var_subsampling", low_var_subsampling, "stratified transition draw (one per trunk of the chain) instead of uniform");
     v("save_every", save_every, "checkpoint every N epochs (and at the end); 0 = only at the end");
+    v("reward_grad_chunk", reward_grad_chunk,
+      "nabla_db's folded path: samples per VAE decode + reward backward when forming reward gradients (0: all "
+      "at once); 1 keeps the 512x512 decoder backward of one sample in memory at a time");
+    v("vram_budget_gib", vram_budget_gib,
+      "GPU memory to fit, GiB (0: no limit): picks the micro-batch split and reward_grad_chunk for full-size SD "
+      "and logs the choice (--vram-budget)");
   }
 };
 
@@ -136,6 +144,8 @@ struct AlgorithmConfig {
   std::string gamma_mode = "squared";
   std::string guess_model = "policy";
   std::string reverse_target = "sample";
+  std::string fold_passes = "auto";
+  bool merged_lora_guess = true;
   bool no_flow = false;
   bool reverse_at_terminal = false;
   std::string condition_weighting = "none";
@@ -171,6 +181,15 @@ struct AlgorithmConfig {
       "release), expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2, without the noise "
       "that grows with the policy's Jacobian) or backup (eta J_mu#^T (g_phi + G)(x'), the forward condition "
       "substituted: the flow learns from its own next-state values, not through the policy); same minimiser");
+    v("fold_passes", fold_passes,
+      "nabla_db with reverse_target=sample and guess_model=policy: folded (one VJP through the policy's eps "
+      "gives eta S<-_theta + G(x); x_hat's reward gradients chunked by train.reward_grad_chunk; one UNet graph "
+      "alive at a time; leaves in fp32), separate (each term by its own pass, as the release) or auto (folded "
+      "on CUDA)");
+    v("merged_lora_guess", merged_lora_guess,
+      "nabla_db's folded passes on SD: the guess's epsilon_theta(x') (forward and VJP, no LoRA gradient needed) "
+      "runs with the LoRA merged into the projection weights (one rounding of W + (alpha/r) B A to the UNet's "
+      "dtype) instead of the LoRA branch");
     v("no_flow", no_flow, "drop the flow network g_phi (forward loss only; forces reverse_loss_scale = 0)");
     v("reverse_at_terminal", reverse_at_terminal,
       "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "

@@ -2,9 +2,12 @@
 
 #include <torch/cuda.h>
 #include <torch/utils.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "core/error.h"
@@ -36,5 +39,18 @@ void init_threads() {
 }
 
 void seed_default_generators(uint64_t seed) { torch::manual_seed(seed); }
+
+at::Generator make_device_generator(c10::Device device, uint64_t seed) {
+  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
+  at::Generator base = at::globalContext().defaultGenerator(device);
+  at::Generator gen;
+  {
+    std::lock_guard<std::mutex> lock(base.mutex());
+    gen = base.clone();
+  }
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(seed);
+  return gen;
+}
 
 }  // namespace nablagfn

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include <ATen/core/Generator.h>
 #include <c10/core/Device.h>
 
 namespace nablagfn {
@@ -14,5 +15,8 @@ void init_threads();
 // Seeds the default CPU and CUDA generators, which initialise the networks (flow net, LoRA, the toy's MLPs):
 // the same run.seed gives the same run.
 void seed_default_generators(uint64_t seed);
+// A fresh generator for tensors on device, seeded with seed: a new CPU generator, or a new generator of the
+// device's kind (CUDA: Philox) cloned from its default one and reseeded, the default generator left untouched.
+at::Generator make_device_generator(c10::Device device, uint64_t seed);
 
 }  // namespace nablagfn

@@ -5,12 +5,10 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Context.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <sstream>
 
 #include "core/device.h"
@@ -210,14 +208,6 @@ StableDiffusion make_stable_diffusion(const Config& config) {
   return sd;
 }
 
-at::Generator make_noise_generator(c10::Device device, uint64_t seed) {
-  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
-  at::Generator gen = at::globalContext().defaultGenerator(device);
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_current_seed(seed);
-  return gen;
-}
-
 std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
   const int64_t n = config_.eval.n_samples;
   const int64_t batch = std::max(1, config_.sample.batch_size);
@@ -229,7 +219,7 @@ std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunD
   // Initial noise from a CPU generator (the same on every device), step noise on the problem's device.
   at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(config_.eval.seed),
                                 at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
-  at::Generator gen = make_noise_generator(problem.device, config_.eval.seed + 1);
+  at::Generator gen = make_device_generator(problem.device, config_.eval.seed + 1);
   const bool keep_latents = x0_all.numel() * 4 + n * 4 < kFinalMaxBytes;
 
   std::vector<at::Tensor> rewards, latents, shown;

@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <ATen/core/Generator.h>
-
 #include "algorithms/problem.h"
 #include "algorithms/trainer.h"
 #include "config/config.h"
@@ -45,10 +43,6 @@ StableDiffusion make_sd_pipeline(const Config& config);
 // The training problem: the pipeline plus reward.name from the reward registry and make_flow_net
 // (UNetFlowNet of model.flow_block_out_channels / flow_layers_per_block, text width of the encoder).
 StableDiffusion make_stable_diffusion(const Config& config);
-
-// A generator for noise on device seeded with seed: a fresh CPU generator, or the device's default
-// generator reseeded (CUDA tensors cannot draw from a CPU generator).
-at::Generator make_noise_generator(c10::Device device, uint64_t seed);
 
 // Evaluation of an SD policy: eval.n_samples samples from eval.seed for a fixed prompt list (the prompt
 // set cycled), reward_eval / reward_eval_std, a grid of the first 64 in samples/epoch_NNNN.png; at the

@@ -1,0 +1,66 @@
+#include "algorithms/vram_budget.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace nablagfn {
+
+namespace {
+// Peak-allocation model of the folded ∇-DB passes on SD-1.5, fitted to bench_training's folded and
+// folded_chunk1 peaks at micro-batch 1 and 4 (NVIDIA H200, 2026-12-04: 8.32, 24.58 and 14.28 GiB; bf16 UNet
+// and VAE, fp32 reward and flow, 64 x 64 latents), plus 0.19 GiB for the merged-LoRA weight copies of
+// algorithm.merged_lora_guess (merged_guess: 8.51 GiB at 1; it predicts 17.91 for micro-batch 4 with
+// chunk 2, measured 18.00): fixed part (the frozen networks), per sample of the micro-batch (one UNet
+// graph of its CFG pair, the flow graphs), per image in a decoder + reward backward chunk. The text
+// encoder and the optimizer's moments are not in it (< 0.3 GiB for SD-1.5's CLIP-L in bf16 and the LoRA /
+// flow). kReserved: the caching allocator's reserved / allocated at those peaks (1.02-1.05).
+constexpr double kFixedGiB = 3.09;
+constexpr double kPerSampleGiB = 1.99;
+constexpr double kPerImageGiB = 3.43;
+constexpr double kReserved = 1.05;
+constexpr double kSD15LatentArea = 64.0 * 64.0;
+}  // namespace
+
+double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w) {
+  const double area = static_cast<double>(h * w) / kSD15LatentArea;
+  const int images = chunk > 0 ? std::min(chunk, b) : b;
+  return kReserved * (kFixedGiB + area * (kPerSampleGiB * b + kPerImageGiB * images));
+}
+
+VramChoice choose_vram_settings(const Config& config, const Problem& problem) {
+  const TrainConfig& t = config.train;
+  const int64_t h = problem.latent_shape.at(1), w = problem.latent_shape.at(2);
+  const int per_update = t.batch_size * t.grad_accum_steps;
+  for (int b = t.batch_size; b >= 1; --b) {
+    if (per_update % b != 0) continue;
+    for (int chunk = b; chunk >= 1; --chunk) {
+      if (b % chunk != 0) continue;
+      VramChoice c{b, per_update / b, chunk == b ? 0 : chunk, estimate_nabla_db_peak_gib(b, chunk, h, w), false};
+      c.fits = c.estimate_gib <= t.vram_budget_gib;
+      if (c.fits) return c;
+    }
+  }
+  return VramChoice{1, per_update, 1, estimate_nabla_db_peak_gib(1, 1, h, w), false};
+}
+
+void apply_vram_budget(Config& config, const Problem& problem) {
+  TrainConfig& t = config.train;
+  if (t.vram_budget_gib <= 0) return;
+  if (config.algorithm.name != "nabla_db" || config.algorithm.fold_passes == "separate" ||
+      problem.latent_shape.size() != 3 || !problem.decoder) {
+    NABLAGFN_INFO("vram budget %.1f GiB: no memory model for %s (folded passes on an SD problem only), "
+                  "settings unchanged",
+                  t.vram_budget_gib, config.algorithm.name.c_str());
+    return;
+  }
+  const VramChoice c = choose_vram_settings(config, problem);
+  NABLAGFN_INFO("vram budget %.1f GiB: micro-batch %d x %d accumulation, reward_grad_chunk %d, estimated peak %.1f GiB%s",
+                t.vram_budget_gib, c.batch_size, c.grad_accum_steps, c.reward_grad_chunk, c.estimate_gib,
+                c.fits ? "" : " (over the budget: the smallest setting)");
+  t.batch_size = c.batch_size;
+  t.grad_accum_steps = c.grad_accum_steps;
+  t.reward_grad_chunk = c.reward_grad_chunk;
+}
+
+}  // namespace nablagfn

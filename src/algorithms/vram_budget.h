@@ -1,0 +1,34 @@
+#pragma once
+// train.vram_budget_gib (`nablagfn train --vram-budget GiB`): picks the training micro-batch split and
+// train.reward_grad_chunk of ∇-DB's folded passes on Stable Diffusion so that the estimated peak of the
+// CUDA caching allocator fits the budget, and logs the choice.
+// The estimate is linear in what a transition keeps alive at its peak (algorithms/nabla_db.h, folded
+// passes): the frozen networks, one UNet autograd graph of the CFG batch 2b, and the decoder + reward
+// backward of min(chunk, b) images, the two per-sample terms scaled by the latent area against SD-1.5's
+// 64 x 64. Its constants were measured by bench/bench_training on full-size SD-1.5 (bench/README.md).
+#include "algorithms/problem.h"
+#include "config/config.h"
+
+namespace nablagfn {
+
+struct VramChoice {
+  int batch_size = 0;         // train.batch_size
+  int grad_accum_steps = 0;   // train.grad_accum_steps (batch_size x this unchanged where it divides)
+  int reward_grad_chunk = 0;  // train.reward_grad_chunk
+  double estimate_gib = 0.0;  // estimated peak
+  bool fits = false;          // estimate_gib <= budget
+};
+
+// Estimated peak GiB (reserved) of one folded ∇-DB transition at micro-batch b, chunk (0: all b), latent h x w.
+double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w);
+
+// The largest micro-batch (a divisor of train.batch_size x grad_accum_steps, at most train.batch_size)
+// and then the largest chunk (a divisor of it) that fit config.train.vram_budget_gib; micro-batch 1 with
+// chunk 1 when nothing fits.
+VramChoice choose_vram_settings(const Config& config, const Problem& problem);
+
+// Applies choose_vram_settings to config when train.vram_budget_gib > 0 (nabla_db on an SD problem; other
+// algorithms and problems are left as configured, with a log line saying so) and logs the choice.
+void apply_vram_budget(Config& config, const Problem& problem);
+
+}  // namespace nablagfn
