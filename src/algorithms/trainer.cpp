@@ -67,18 +67,20 @@ TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const Rollo
   return batch;
 }
 
-// Error naming the group, the epoch and the update when a gradient (before the step, checked = "gradient")
-// or a parameter (after it, checked = "weight") is not finite; the step is then never checkpointed.
+// Error naming the group, the epoch and the update when one of its gradients (grads: before the step) or
+// weights (after it) is not finite, so a diverged step is never checkpointed.
 void require_finite_group(const ParamGroup& group, bool grads, int epoch, int update) {
+  std::vector<at::Tensor> finite;  // one flag per tensor, read back once per group
   for (const auto& p : group.params) {
     const at::Tensor& t = grads ? p.grad() : p;
-    if (!t.defined() || at::isfinite(t).all().item<bool>()) continue;
+    if (t.defined()) finite.push_back(at::isfinite(t).all());
+  }
+  if (!finite.empty() && !at::stack(finite).all().item<bool>())
     throw Error(std::string("non-finite ") + (grads ? "gradient" : "weight after the optimizer step") +
                     " in parameter group '" + group.name + "' at epoch " + std::to_string(epoch) + ", update " +
                     std::to_string(update),
                 "lower train.lr (or lr_flow for the flow group), keep train.max_grad_norm > 0, or raise "
                 "algorithm.output_reg; the last checkpoint is untouched, resume from it with --resume");
-  }
 }
 
 TrajectoryBatch to_device(TrajectoryBatch b, c10::Device device) {
