@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "algorithms/algorithm.h"
 #include "config/config.h"
 #include "models/unet_scalar_flow_net.h"
