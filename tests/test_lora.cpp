@@ -3,6 +3,7 @@
 // and SDDenoiser built on them.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -12,7 +13,9 @@
 #include "io/tensor_io.h"
 #include "models/attention.h"
 #include "models/lora.h"
+#include "models/lora_export.h"
 #include "models/sd_denoiser.h"
+#include "models/state_dict.h"
 #include "models/unet2d_condition.h"
 #include "test_util.h"
 
@@ -233,4 +236,79 @@ TEST(LoRABFloat16, Float32BranchOnBFloat16Base) {
   auto grads = torch::autograd::grad({eps.to(torch::kFloat).sum()}, denoiser.trainable_parameters());
   EXPECT_EQ(grads[1].scalar_type(), torch::kFloat32);
   EXPECT_GT(grads[1].abs().max().item<float>(), 0.0f);
+}
+
+// Every export layout, key by key against the fixture's peft names (each peft key maps to exactly one
+// key of the layout, the kohya one adds one alpha per module), values unchanged, and each file loads back.
+TEST(LoRAFormat, EveryLayoutKeyByKeyAgainstPeftNamesAndLoadsBack) {
+  Fixture f;
+  LoRAAdapter src(*f.unet, fixture_config());
+  src.load(data_path("unet_sd15_tiny_lora/lora_peft.safetensors"));
+  const TensorMap fixture = load_safetensors(data_path("unet_sd15_tiny_lora/lora_peft.safetensors"));
+  auto expected_key = [](const std::string& peft, LoRAFormat format) {
+    const bool is_a = peft.find(".lora_A.weight") != std::string::npos;
+    const std::string module = peft.substr(0, peft.size() - std::string(".lora_A.weight").size());
+    if (format == LoRAFormat::Peft) return peft;
+    if (format == LoRAFormat::Diffusers) return "unet." + module + (is_a ? ".lora.down.weight" : ".lora.up.weight");
+    std::string k = "lora_unet_" + module;
+    std::replace(k.begin(), k.end(), '.', '_');
+    return k + (is_a ? ".lora_down.weight" : ".lora_up.weight");
+  };
+  for (LoRAFormat format : {LoRAFormat::Peft, LoRAFormat::Diffusers, LoRAFormat::Kohya}) {
+    const std::string dir = temp_dir("layout_" + lora_file_name(format));
+    src.save(dir, format);
+    const std::string file = dir + "/" + lora_file_name(format);
+    const TensorMap written = load_safetensors(file);
+    size_t n_alpha = 0;
+    for (const auto& [key, value] : fixture) {
+      auto it = written.find(expected_key(key, format));
+      ASSERT_NE(it, written.end()) << key << " -> " << expected_key(key, format);
+      EXPECT_TRUE(torch::equal(it->second, value)) << key;
+    }
+    for (const auto& [key, value] : written)
+      if (key.size() > 6 && key.compare(key.size() - 6, 6, ".alpha") == 0) {
+        ++n_alpha;
+        EXPECT_EQ(value.dim(), 0) << key;
+        EXPECT_EQ(value.item<double>(), 8.0) << key;
+      }
+    EXPECT_EQ(written.size(), fixture.size() + n_alpha);
+    EXPECT_EQ(n_alpha, format == LoRAFormat::Kohya ? fixture.size() / 2 : 0u);
+    if (format == LoRAFormat::Kohya) {  // how A1111 / ComfyUI spell a module (kohya-ss networks/lora.py)
+      EXPECT_TRUE(written.count("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight"));
+      EXPECT_TRUE(written.count("lora_unet_up_blocks_3_attentions_2_transformer_blocks_0_attn2_to_out_0.lora_up.weight"));
+      EXPECT_TRUE(written.count("lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.alpha"));
+    }
+
+    UNet2DConditionModel other = load_unet(data_path("unet_sd15_tiny"));
+    LoRAAdapter back(*other, fixture_config());
+    back.load(file);
+    auto a = src.named_parameters(), b = back.named_parameters();
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+}
+
+// The LoRA folded into the UNet's weights gives the UNet-with-adapter's output.
+TEST(LoRAFormat, MergedUNetEqualsUNetWithAdapter) {
+  Fixture f;
+  LoRAAdapter lora(*f.unet, fixture_config());
+  lora.load(data_path("unet_sd15_tiny_lora/lora_peft.safetensors"));
+  torch::NoGradGuard no_grad;
+  torch::Tensor with_adapter = f.forward(f.io.at("sample"));
+  torch::Tensor without;
+  {
+    LoRAGateGuard off(lora.gate(), false);
+    without = f.forward(f.io.at("sample"));
+  }
+  const TensorMap base = load_safetensors(find_unet_weights(data_path("unet_sd15_tiny/unet")));
+  const TensorMap peft = load_safetensors(data_path("unet_sd15_tiny_lora/lora_peft.safetensors"));
+  const TensorMap merged = merge_lora(base, peft, 8.0 / 4.0);
+  size_t changed = 0;
+  for (const auto& [k, v] : base) changed += !torch::equal(v, merged.at(k));
+  EXPECT_EQ(changed, peft.size() / 2);  // every to_q / to_k / to_v / to_out.0 weight, nothing else
+  UNet2DConditionModel plain = load_unet(data_path("unet_sd15_tiny"));
+  set_attention_backend(*plain, AttentionBackend::Reference);
+  load_state_dict(*plain, merged, "merged");
+  torch::Tensor out = plain(f.io.at("sample"), f.t, f.io.at("encoder_hidden_states"));
+  EXPECT_LE(test::rel_err(out, with_adapter), 1e-5);
+  EXPECT_GT(test::rel_err(out, without), 1e-3);
 }

@@ -41,7 +41,7 @@ at::Tensor target_alpha_bars(const Scheduler& scheduler, const at::Tensor& k) {
 ScalarLogFlow::ScalarLogFlow(Problem& problem, const std::string& algorithm) {
   require(static_cast<bool>(problem.make_scalar_flow_net),
           algorithm + " needs a scalar flow network F_psi, which this problem does not provide",
-          "DAG's ConditionalFlow for Stable Diffusion is not implemented; use model.kind=toy2d, or nabla_db / ddpo");
+          "the toy and Stable Diffusion provide one; a custom problem must set Problem::make_scalar_flow_net");
   net_ = problem.make_scalar_flow_net();
 }
 

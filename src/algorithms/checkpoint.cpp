@@ -18,10 +18,49 @@ std::string epoch_dir_name(int epoch) {
   std::snprintf(buf, sizeof buf, "epoch_%04d", epoch);
   return buf;
 }
+
+// The tensor fields of a trajectory batch by name (undefined ones left out).
+std::vector<std::pair<std::string, at::Tensor>> batch_tensors(const TrajectoryBatch& b) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, t] : {std::pair<std::string, at::Tensor>{"cond", b.cond},
+                                {"x", b.x},
+                                {"eps_old", b.eps_old},
+                                {"log_prob", b.log_prob},
+                                {"x0_prev", b.x0_prev},
+                                {"reward", b.reward}})
+    if (t.defined()) out.emplace_back(name, t);
+  return out;
+}
+
+TrajectoryBatch batch_from_tensors(const TensorMap& tensors, std::vector<std::string> prompts) {
+  auto get = [&](const char* name) {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? at::Tensor() : it->second;
+  };
+  TrajectoryBatch b;
+  b.prompts = std::move(prompts);
+  b.cond = get("cond");
+  b.x = get("x");
+  b.eps_old = get("eps_old");
+  b.log_prob = get("log_prob");
+  b.x0_prev = get("x0_prev");
+  b.reward = get("reward");
+  return b;
+}
+
+// Complete checkpoint folders (epoch_NNNN with state.json), oldest first.
+std::vector<std::string> complete_checkpoints(const std::string& root) {
+  std::vector<std::string> out;
+  for (const auto& name : list_directory(root))
+    if (name.rfind("epoch_", 0) == 0 && name.find(".tmp") == std::string::npos &&
+        path_exists(join_path(join_path(root, name), "state.json")))
+      out.push_back(name);
+  return out;  // list_directory sorts, and the names are zero-padded
+}
 }  // namespace
 
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const at::Generator& gen) {
+                     torch::optim::Optimizer& optimizer, const at::Generator& gen, int keep) {
   const std::string final_dir = run.path("checkpoints/" + epoch_dir_name(state.epoch));
   const std::string tmp_dir = final_dir + ".tmp";
   remove_tree(tmp_dir);
@@ -32,27 +71,36 @@ void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& 
                    std::vector<std::pair<std::string, at::Tensor>>{{"generator", gen.get_state()}});
   torch::save(optimizer, join_path(tmp_dir, "optimizer.pt"));
   nlohmann::json j = {{"epoch", state.epoch}, {"update", state.update}, {"algorithm", algorithm.name()}};
+  if (state.lagged.size() > 0) {
+    save_safetensors(join_path(tmp_dir, "lagged.safetensors"), batch_tensors(state.lagged));
+    j["lagged_prompts"] = state.lagged.prompts;
+  }
   write_file_atomic(join_path(tmp_dir, "state.json"), j.dump(2) + "\n");
   remove_tree(final_dir);
   rename_path(tmp_dir, final_dir);
+  if (keep <= 0) return;
+  const std::vector<std::string> all = complete_checkpoints(run.path("checkpoints"));
+  for (size_t i = 0; i + keep < all.size(); ++i) remove_tree(run.path("checkpoints/" + all[i]));
+}
+
+std::string latest_checkpoint_dir(const RunDir& run) {
+  const std::vector<std::string> all = complete_checkpoints(run.path("checkpoints"));
+  return all.empty() ? "" : run.path("checkpoints/" + all.back());
 }
 
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
                             torch::optim::Optimizer& optimizer, at::Generator& gen) {
-  const std::string root = run.path("checkpoints");
-  std::string latest;
-  for (const auto& name : list_directory(root)) {
-    if (name.rfind("epoch_", 0) == 0 && name.find(".tmp") == std::string::npos &&
-        path_exists(join_path(join_path(root, name), "state.json")) && name > latest)
-      latest = name;
-  }
-  if (latest.empty()) return false;
-  const std::string dir = join_path(root, latest);
+  const std::string dir = latest_checkpoint_dir(run);
+  if (dir.empty()) return false;
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(join_path(dir, "state.json")));
     state.epoch = j.at("epoch").get<int>();
     state.update = j.at("update").get<int>();
+    state.lagged = TrajectoryBatch();
+    if (j.contains("lagged_prompts"))
+      state.lagged = batch_from_tensors(load_safetensors(join_path(dir, "lagged.safetensors")),
+                                        j.at("lagged_prompts").get<std::vector<std::string>>());
   } catch (const nlohmann::json::exception& e) {
     throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to resume from an earlier one");
   }

@@ -1,8 +1,10 @@
 #pragma once
 // Checkpoints of a training run: checkpoints/epoch_NNNN/ holding adapter.safetensors (the policy's
-// trainable part), algorithm.safetensors (flow networks), optimizer.pt (AdamW moments), rng.safetensors
-// and state.json (epoch, update). Each is written into epoch_NNNN.tmp/ and the folder renamed when
-// complete, so a checkpoint folder is never half-written.
+// trainable part), algorithm.safetensors (flow networks), optimizer.pt (AdamW moments), rng.safetensors,
+// lagged.safetensors (with train.data_lag = 1: the batch sampled last, which the next epoch trains on) and
+// state.json (epoch, update, the lagged batch's prompts). Each is written into epoch_NNNN.tmp/ and the
+// folder renamed when complete, so a checkpoint folder is never half-written; a resumed run continues
+// bit for bit where the checkpoint left off.
 #include <string>
 #include <vector>
 
@@ -16,10 +18,15 @@ namespace nablagfn {
 struct CheckpointState {
   int epoch = -1;  // last completed epoch
   int update = 0;
+  TrajectoryBatch lagged;  // the one-epoch-lag buffer; empty (size 0) without data lag
 };
 
+// Writes checkpoints/epoch_NNNN/, then removes all but the newest keep complete checkpoint folders
+// (keep <= 0: keeps every one).
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const at::Generator& gen);
+                     torch::optim::Optimizer& optimizer, const at::Generator& gen, int keep = 0);
+// The newest complete checkpoint folder of run (run/checkpoints/epoch_NNNN), or "" when there is none.
+std::string latest_checkpoint_dir(const RunDir& run);
 // Loads the latest complete checkpoint; returns false when there is none.
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
                             torch::optim::Optimizer& optimizer, at::Generator& gen);

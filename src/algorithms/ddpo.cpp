@@ -60,4 +60,23 @@ LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
   return sums;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> DDPO::state() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [prompt, buffer] : stats_.buffers()) {
+    const std::vector<double> values(buffer.begin(), buffer.end());
+    out.emplace_back("stats." + prompt, at::tensor(values, at::kDouble));
+  }
+  return out;
+}
+
+void DDPO::load_state(const TensorMap& state) {
+  std::map<std::string, std::deque<double>> buffers;
+  for (const auto& [name, t] : state) {
+    if (name.rfind("stats.", 0) != 0) continue;
+    at::Tensor v = t.to(at::kDouble).contiguous();
+    buffers[name.substr(6)] = std::deque<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+  }
+  stats_.set_buffers(std::move(buffers));
+}
+
 }  // namespace nablagfn

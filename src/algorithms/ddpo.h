@@ -22,6 +22,9 @@ class DDPO : public Algorithm {
   bool needs_reward_gradient() const override { return false; }
   void begin_epoch(const TrajectoryBatch& buffer, const StepInfo& info) override;
   LossTerms accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) override;
+  // The per-prompt reward buffers ("stats.<prompt>", float64 [n]), so a resumed run normalises as before.
+  std::vector<std::pair<std::string, at::Tensor>> state() override;
+  void load_state(const TensorMap& state) override;
 
  private:
   Problem& problem_;

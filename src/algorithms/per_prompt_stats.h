@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nablagfn {
@@ -28,6 +29,9 @@ class PerPromptStatTracker {
   // Mean, std and count of every prompt's buffer (get_stats).
   std::map<std::string, Stats> stats() const;
   void clear();
+  // Every prompt's buffer (oldest first), to checkpoint and restore a run's statistics.
+  const std::map<std::string, std::deque<double>>& buffers() const { return buffers_; }
+  void set_buffers(std::map<std::string, std::deque<double>> buffers) { buffers_ = std::move(buffers); }
 
  private:
   int buffer_size_;

@@ -6,6 +6,7 @@
 
 #include "algorithms/transition_utils.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace nablagfn {
 
@@ -30,6 +31,12 @@ LossTerms ReFL::accumulate(const TrajectoryBatch& mb, const StepInfo& info, doub
   at::Tensor x0_hat = S.predict_x0(m, x, eps);            // [B, S...]
   at::Tensor r = problem_.reward_of(x0_hat, mb.prompts);  // [B]
   at::Tensor loss = at::relu(a.refl_target - r).mean() * a.refl_loss_scale;
+  if (!warned_ && r.min().item<double>() >= a.refl_target) {
+    NABLAGFN_WARN("refl: every reward of the micro-batch is >= algorithm.refl_target = %g: the hinge gives no "
+                  "gradient; set refl_target above the reward's range (aesthetic 10, hps 1: configs/sd15_*_refl.jsonc)",
+                  a.refl_target);
+    warned_ = true;
+  }
   LossTerms terms{{"loss", loss.item<double>()}, {"reward_x0", r.mean().item<double>()}};
   for (const auto& [name, v] : terms) check_finite_term(v, name, info, mb);
   (loss * scale).backward();

@@ -45,9 +45,11 @@ std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Gen
   return out;
 }
 
-// Initial noises and prompts from gen (the CPU), step noises from noise_gen (the problem's device).
+// Samples one epoch's trajectories: initial noises and prompts from gen (the CPU), step noises from noise_gen
+// (the problem's device). Error naming the reward, the epoch (-1: the lag buffer's first batch) and the update
+// when a reward is not finite.
 TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen,
-                             at::Generator noise_gen) {
+                             at::Generator noise_gen, int epoch, int update) {
   std::vector<TrajectoryBatch> parts;
   for (int b = 0; b < config.sample.n_batches_per_epoch; ++b) {
     const int64_t B = config.sample.batch_size;
@@ -56,7 +58,37 @@ TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const Rollo
     at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype)).to(problem.device);
     parts.push_back(rollout(problem, x0, draw_prompts(problem, B, gen), noise_gen, options));
   }
-  return TrajectoryBatch::cat(parts);
+  TrajectoryBatch batch = TrajectoryBatch::cat(parts);
+  const int64_t bad = batch.reward.numel() - at::isfinite(batch.reward).sum().item<int64_t>();
+  require(bad == 0,
+          "non-finite reward '" + problem.reward->name() + "' for " + std::to_string(bad) + " of " +
+              std::to_string(batch.size()) + " samples at epoch " + std::to_string(epoch) + ", update " +
+              std::to_string(update),
+          "the policy diverged (lower train.lr, raise algorithm.output_reg) or the reward model fails on these "
+          "images; resume from the last checkpoint with --resume after changing the config");
+  return batch;
+}
+
+// Error naming the group, the epoch and the update when one of its gradients (grads: before the step) or
+// weights (after it) is not finite, so a diverged step is never checkpointed.
+void require_finite_group(const ParamGroup& group, bool grads, int epoch, int update) {
+  std::vector<at::Tensor> finite;  // one flag per tensor, read back once per group
+  for (const auto& p : group.params) {
+    const at::Tensor& t = grads ? p.grad() : p;
+    if (t.defined()) finite.push_back(at::isfinite(t).all());
+  }
+  if (!finite.empty() && !at::stack(finite).all().item<bool>())
+    throw Error(std::string("non-finite ") + (grads ? "gradient" : "weight after the optimizer step") +
+                    " in parameter group '" + group.name + "' at epoch " + std::to_string(epoch) + ", update " +
+                    std::to_string(update),
+                "lower train.lr (or lr_flow for the flow group), keep train.max_grad_norm > 0, or raise "
+                "algorithm.output_reg; the last checkpoint is untouched, resume from it with --resume");
+}
+
+TrajectoryBatch to_device(TrajectoryBatch b, c10::Device device) {
+  for (at::Tensor* t : {&b.cond, &b.x, &b.eps_old, &b.log_prob, &b.x0_prev, &b.reward})
+    if (t->defined()) *t = t->to(device);
+  return b;
 }
 }  // namespace
 
@@ -83,6 +115,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   CheckpointState state;
   if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
+  if (run.resumed()) MetricsLog::drop_after_epoch(run.path(RunDir::kMetricsFile), state.epoch);
 
   const int per_epoch = config.sample.batch_size * config.sample.n_batches_per_epoch;
   const int per_update = tc.batch_size * tc.grad_accum_steps;
@@ -93,20 +126,19 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
 
   MetricsLog metrics(run.path(RunDir::kMetricsFile));
   const RolloutOptions rollout_opts = algorithm.rollout_options();
-  TrajectoryBatch lagged;
+  TrajectoryBatch lagged = to_device(state.lagged, problem.device);
   TrainSummary summary;
   summary.updates = state.update;
   // With a one-epoch lag the first sampled batch only fills the buffer (the release's epoch −1).
-  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, config, rollout_opts, gen, noise_gen);
+  if (tc.data_lag == 1 && lagged.size() == 0 && state.epoch + 1 < tc.n_epochs)
+    lagged = sample_epoch(problem, config, rollout_opts, gen, noise_gen, state.epoch, state.update);
 
   ProgressBar bar("training", tc.n_epochs - (state.epoch + 1));
   for (int epoch = state.epoch + 1; epoch < tc.n_epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
-    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen, noise_gen);
+    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen, noise_gen, epoch, summary.updates);
     const double reward_mean = fresh.reward.mean().item<double>();
     const double reward_std = fresh.reward.std().item<double>();
-    require(std::isfinite(reward_mean), "non-finite reward at epoch " + std::to_string(epoch),
-            "check the reward model and the sampler settings");
     TrajectoryBatch data = tc.data_lag == 1 ? lagged : fresh;
     if (tc.data_lag == 1) lagged = fresh;
 
@@ -125,12 +157,14 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
         for (const auto& [k, v] : terms) term_sums[k] += v;
         ++n_micro;
       }
+      for (const auto& g : groups) require_finite_group(g, /*grads=*/true, epoch, summary.updates);
       // Separate clipping per parameter group (policy, flow), as the release does.
       if (tc.max_grad_norm > 0)
         for (const auto& g : groups) torch::nn::utils::clip_grad_norm_(g.params, tc.max_grad_norm);
       apply_lr_schedule(*optimizer, groups, tc, summary.updates, tc.n_epochs * updates_per_epoch);
       optimizer->step();
       if (config.algorithm.quirk_double_step) optimizer->step();  // release bug §9 item 1
+      for (const auto& g : groups) require_finite_group(g, /*grads=*/false, epoch, summary.updates);
       ++summary.updates;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -147,9 +181,9 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
       }
     metrics.append(record);
     if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
-    state = {epoch, summary.updates};
+    state = {epoch, summary.updates, tc.data_lag == 1 ? lagged : TrajectoryBatch()};
     if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0))
-      save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen);
+      save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen, tc.keep_checkpoints);
     char extra[96];
     std::snprintf(extra, sizeof extra, "reward %.4g loss %.4g", reward_mean,
                   record.contains("loss") ? record["loss"].get<double>() : 0.0);

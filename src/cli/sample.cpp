@@ -1,7 +1,7 @@
 // nablagfn sample --model DIR [--lora FILE [--lora-alpha A]] --prompt TEXT [--n N] [--steps K] [--guidance W]
 //                 [--seed S] [--scheduler ddim|dpmpp-sde] [--eta E] [--batch B] [--device D] [--dtype T] --out grid.png
 // Draws N images of one prompt from a diffusers Stable Diffusion folder (problems/stable_diffusion.h),
-// optionally with a LoRA (peft or diffusers layout; its rank and alpha are read from the file), and writes
+// optionally with a LoRA (peft, diffusers or kohya layout; its rank and alpha are read from the file), and writes
 // them as one PNG grid. Every user-facing failure (missing folder part, bad dtype, mismatched LoRA) is a
 // nablagfn::Error that main.cpp prints as one line.
 #include <CLI/CLI.hpp>
@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -38,7 +39,7 @@ void read_lora_shape(const std::string& path, double alpha_override, ModelConfig
   namespace fs = std::filesystem;
   std::string file = path, peft_config;
   if (fs::is_directory(path)) {
-    for (const char* name : {"adapter_model.safetensors", "pytorch_lora_weights.safetensors"})
+    for (const char* name : {"adapter_model.safetensors", "pytorch_lora_weights.safetensors", "lora_kohya.safetensors"})
       if (fs::exists(fs::path(path) / name)) {
         file = (fs::path(path) / name).string();
         break;
@@ -50,14 +51,23 @@ void read_lora_shape(const std::string& path, double alpha_override, ModelConfig
           "pass pytorch_lora_weights.safetensors, adapter_model.safetensors or the folder holding them");
   SafeTensors st(file);
   int64_t rank = 0;
-  for (const auto& name : st.names())
-    if (name.find(".lora_A.") != std::string::npos || name.find(".lora.down.") != std::string::npos) {
-      rank = st.at(name).shape.at(0);
-      break;
-    }
-  require(rank > 0, "'" + file + "' holds no LoRA matrices",
-          "expected keys like <module>.lora_A.weight (peft) or unet.<module>.lora.down.weight (diffusers)");
   double alpha = 0.0;
+  for (const auto& name : st.names()) {
+    if (rank == 0 && (name.find(".lora_A.") != std::string::npos || name.find(".lora.down.") != std::string::npos ||
+                      name.find(".lora_down.") != std::string::npos))
+      rank = st.at(name).shape.at(0);
+    // kohya: a scalar float32 ".alpha" per module, the same for every module of our exports
+    const TensorView& v = st.at(name);
+    if (alpha <= 0 && name.size() > 6 && name.compare(name.size() - 6, 6, ".alpha") == 0 && v.dtype == DType::F32 &&
+        v.nbytes == sizeof(float)) {
+      float a = 0.0f;
+      std::memcpy(&a, v.data, sizeof a);
+      alpha = a;
+    }
+  }
+  require(rank > 0, "'" + file + "' holds no LoRA matrices",
+          "expected keys like <module>.lora_A.weight (peft), unet.<module>.lora.down.weight (diffusers) or "
+          "lora_unet_<module>.lora_down.weight (kohya)");
   auto meta = st.metadata().find("lora_adapter_metadata");
   if (meta != st.metadata().end()) {
     nlohmann::json j = nlohmann::json::parse(meta->second, nullptr, /*allow_exceptions=*/false);
@@ -108,7 +118,7 @@ int run_sample(const std::vector<std::string>& args) {
   app.add_option("--model", model,
                  "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
       ->required();
-  app.add_option("--lora", lora, "LoRA weights: a peft or diffusers .safetensors file, or its folder");
+  app.add_option("--lora", lora, "LoRA weights: a peft, diffusers or kohya .safetensors file, or its folder");
   app.add_option("--lora-alpha", lora_alpha, "LoRA alpha when the file records none (default: the rank)");
   app.add_option("--prompt", prompt, "the text prompt")->required();
   app.add_option("--n", n, "number of images");

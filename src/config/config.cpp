@@ -179,6 +179,8 @@ void validate(const Config& c) {
   positive(c.train.batch_size, "train.batch_size");
   positive(c.train.grad_accum_steps, "train.grad_accum_steps");
   require(c.train.n_epochs >= 0, "train.n_epochs must be >= 0", "set --set train.n_epochs=<count>");
+  require(c.train.keep_checkpoints >= 0, "train.keep_checkpoints must be >= 0",
+          "0 keeps every checkpoint folder, N keeps the newest N");
   require(c.train.data_lag == 0 || c.train.data_lag == 1, "train.data_lag must be 0 or 1",
           "0 trains on-policy, 1 reproduces the release's one-epoch lag");
   const int per_epoch = c.sample.batch_size * c.sample.n_batches_per_epoch;

@@ -105,6 +105,7 @@ struct TrainConfig {
   int save_every = 5;
   int reward_grad_chunk = 0;
   double vram_budget_gib = 0.0;
+  int keep_checkpoints = 0;
 
   template <class V>
   void visit(V&& v) {
@@ -132,6 +133,8 @@ struct TrainConfig {
     v("vram_budget_gib", vram_budget_gib,
       "GPU memory to fit, GiB (0: no limit): picks the micro-batch split and reward_grad_chunk for full-size SD "
       "and logs the choice (--vram-budget)");
+    v("keep_checkpoints", keep_checkpoints,
+      "keep only the newest N checkpoint folders (older ones are deleted after each save); 0 = keep all");
   }
 };
 
@@ -207,7 +210,9 @@ struct AlgorithmConfig {
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
     v("refl_last_steps", refl_last_steps, "refl: the gradient step m is drawn from the last N steps (m in [K-N, K-1])");
-    v("refl_target", refl_target, "refl: loss = mean(relu(target - r(x0_hat))) x refl_loss_scale");
+    v("refl_target", refl_target,
+      "refl: loss = mean(relu(target - r(x0_hat))) x refl_loss_scale; 2 is ImageReward's (standardised scores); "
+      "above the reward's range for others (aesthetic 10, hps 1), else the hinge gives no gradient");
     v("refl_loss_scale", refl_loss_scale, "refl: loss multiplier (1e-3 in ImageReward's ReFL)");
     v("draft_k", draft_k, "draft: backpropagate through the last K steps (K = n_steps is full DRaFT)");
     v("draft_lv_n", draft_lv_n, "draft_lv: fresh noises per sample re-noising the final sample to the last step");

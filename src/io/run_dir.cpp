@@ -40,6 +40,12 @@ RunDir RunDir::create(const std::string& path, bool resume) {
   return run;
 }
 
+RunDir RunDir::open(const std::string& path) {
+  require(path_exists(join_path(path, kConfigFile)), "'" + path + "' holds no run (no " + kConfigFile + ")",
+          "pass the --out folder of a `nablagfn train` run");
+  return RunDir(path, true);
+}
+
 std::string RunDir::path(const std::string& rel) const {
   require(!rel.empty() && rel.front() != '/', "run file name '" + rel + "' is not a relative path",
           "name files inside the run directory relative to it");
@@ -121,6 +127,15 @@ std::vector<nlohmann::json> MetricsLog::read_all(const std::string& path) {
     records.push_back(std::move(record));
   }
   return records;
+}
+
+void MetricsLog::drop_after_epoch(const std::string& path, int last_epoch) {
+  if (!path_exists(path)) return;
+  std::string kept;
+  for (const auto& record : read_all(path))
+    if (!record.contains("epoch") || record.at("epoch").get<int>() <= last_epoch)
+      kept += record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  write_file_atomic(path, kept);
 }
 
 }  // namespace nablagfn

@@ -19,6 +19,8 @@ class RunDir {
   // A folder that already holds a run (config.resolved.json present) is an Error unless resume; with
   // resume, a folder without a run is simply created (resumed() then says false: nothing to load).
   static RunDir create(const std::string& path, bool resume);
+  // An existing run folder, read-only use (export, eval): Error unless it holds config.resolved.json.
+  static RunDir open(const std::string& path);
 
   const std::string& root() const { return root_; }
   // root/rel; rel must be relative.
@@ -56,6 +58,10 @@ class MetricsLog {
   // Every record of a metrics.jsonl file, in order; blank lines are skipped. Error naming the line on a
   // malformed one, except a last line without newline that does not parse (cut by a crash): skipped.
   static std::vector<nlohmann::json> read_all(const std::string& path);
+  // Rewrites path (atomically) without the records whose "epoch" is above last_epoch: a resumed run
+  // continues from its checkpoint's epoch, so the rows a killed run wrote after it are dropped.
+  // A missing file is left missing.
+  static void drop_after_epoch(const std::string& path, int last_epoch);
 
  private:
   void write_synced(const std::string& bytes);  // write fully, then fsync

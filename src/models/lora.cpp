@@ -13,21 +13,12 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/attention.h"
+#include "models/lora_export.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
 
 namespace lora_detail {
-
-const char* const kPeftWeights = "adapter_model.safetensors";
-const char* const kPeftConfig = "adapter_config.json";
-const char* const kDiffusersWeights = "pytorch_lora_weights.safetensors";
-// diffusers' LORA_ADAPTER_METADATA_KEY: the adapter's LoraConfig, keys prefixed "unet.".
-const char* const kDiffusersMetadataKey = "lora_adapter_metadata";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Replaces the first occurrence of from (which must exist) by to.
 std::string replace_once(std::string s, const std::string& from, const std::string& to) {
@@ -42,20 +33,42 @@ struct LoadedLoRA {
 };
 
 // peft names pass through (a "base_model.model." or "unet." prefix is dropped); diffusers names
-// "unet.<module>.lora.down.weight" / ".lora.up.weight" become "<module>.lora_A.weight" / ".lora_B.weight".
-TensorMap to_peft_names(const TensorMap& file, const std::string& source) {
-  bool diffusers = false, peft = false;
+// "unet.<module>.lora.down.weight" / ".lora.up.weight" become "<module>.lora_A.weight" / ".lora_B.weight";
+// kohya names "lora_unet_<module with _>.lora_down.weight" / ".lora_up.weight" are matched against
+// modules (the adapter's module paths) and their ".alpha" entries go to *alpha.
+TensorMap to_peft_names(const TensorMap& file, const std::string& source, const std::vector<std::string>& modules,
+                        double* alpha) {
+  bool diffusers = false, peft = false, kohya = false;
   for (const auto& kv : file) {
     diffusers |= kv.first.find(".lora.down.") != std::string::npos || kv.first.find(".lora.up.") != std::string::npos;
     peft |= kv.first.find(".lora_A.") != std::string::npos || kv.first.find(".lora_B.") != std::string::npos;
+    kohya |= kv.first.find(".lora_down.") != std::string::npos || kv.first.find(".lora_up.") != std::string::npos;
   }
-  if (diffusers == peft) {
-    throw Error("'" + source + "' is not a LoRA file in peft or diffusers key names",
-                "expected keys like <module>.lora_A.weight (peft) or unet.<module>.lora.down.weight (diffusers)");
+  if (diffusers + peft + kohya != 1) {
+    throw Error("'" + source + "' is not a LoRA file in peft, diffusers or kohya key names",
+                "expected keys like <module>.lora_A.weight (peft), unet.<module>.lora.down.weight (diffusers) or "
+                "lora_unet_<module>.lora_down.weight (kohya)");
   }
+  std::map<std::string, std::string> kohya_modules;  // kohya name -> module path
+  for (const auto& m : modules) kohya_modules[kohya_module_name(m)] = m;
   TensorMap out;
   for (const auto& [key, value] : file) {
     std::string k = key;
+    if (kohya) {
+      const size_t dot = k.find('.');
+      auto it = kohya_modules.find(k.substr(0, dot));
+      if (it != kohya_modules.end() && dot != std::string::npos) {
+        const std::string rest = k.substr(dot);
+        if (rest == ".alpha") {
+          *alpha = value.item<double>();
+          continue;
+        }
+        if (rest == ".lora_down.weight") k = it->second + ".lora_A.weight";
+        if (rest == ".lora_up.weight") k = it->second + ".lora_B.weight";
+      }
+      out[k] = value;
+      continue;
+    }
     for (const std::string prefix : {"base_model.model.", "unet."}) {
       if (k.rfind(prefix, 0) == 0) k = k.substr(prefix.size());
     }
@@ -79,10 +92,10 @@ void read_peft_config(const std::string& path, LoadedLoRA& loaded) {
   if (j.contains("lora_alpha")) loaded.alpha = j.at("lora_alpha").get<double>();
 }
 
-LoadedLoRA read_lora_file(const std::string& path) {
+LoadedLoRA read_lora_file(const std::string& path, const std::vector<std::string>& modules) {
   SafeTensors file(path);
   LoadedLoRA loaded;
-  loaded.state = to_peft_names(load_safetensors(path), path);
+  loaded.state = to_peft_names(load_safetensors(path), path, modules, &loaded.alpha);
   auto it = file.metadata().find(kDiffusersMetadataKey);
   if (it != file.metadata().end()) {
     nlohmann::json j = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
@@ -192,59 +205,38 @@ void LoRAAdapter::load_state(const TensorMap& state, const std::string& source) 
 }
 
 void LoRAAdapter::save(const std::string& dir, LoRAFormat format) const {
-  std::filesystem::create_directories(dir);
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& [name, param] : named_parameters()) {
-    std::string key = name;
-    if (format == LoRAFormat::Diffusers) {
-      key = lora_detail::ends_with(key, ".lora_A.weight") ? lora_detail::replace_once(key, ".lora_A.", ".lora.down.")
-                                                          : lora_detail::replace_once(key, ".lora_B.", ".lora.up.");
-      key = "unet." + key;
-    }
-    tensors.emplace_back(key, param.detach().to(torch::kCPU));
-  }
-  nlohmann::json lora_config = {{"r", config_.rank},
-                                {"lora_alpha", config_.alpha},
-                                {"target_modules", config_.target_modules},
-                                {"init_lora_weights", to_string(config_.init)}};
-  if (format == LoRAFormat::Peft) {
-    save_safetensors(dir + "/" + lora_detail::kPeftWeights, tensors, {{"format", "pt"}});
-    nlohmann::json j = lora_config;
-    j["peft_type"] = "LORA";
-    j["lora_dropout"] = 0.0;
-    j["bias"] = "none";
-    write_file_atomic(dir + "/" + lora_detail::kPeftConfig, j.dump(2) + "\n");
-  } else {
-    nlohmann::json metadata;
-    for (const auto& [key, value] : lora_config.items()) metadata["unet." + key] = value;
-    save_safetensors(dir + "/" + lora_detail::kDiffusersWeights, tensors,
-                     {{"format", "pt"}, {lora_detail::kDiffusersMetadataKey, metadata.dump(2)}});
-  }
+  write_lora(dir, named_parameters(), config_, format);
 }
 
 void LoRAAdapter::load(const std::string& path) {
   namespace fs = std::filesystem;
+  std::vector<std::string> modules;
+  for (const auto& kv : branches_) modules.push_back(kv.first);
   lora_detail::LoadedLoRA loaded;
   std::string source = path;
   if (fs::is_directory(path)) {
-    const std::string peft = path + "/" + lora_detail::kPeftWeights;
-    const std::string diffusers = path + "/" + lora_detail::kDiffusersWeights;
+    const std::string peft = path + "/" + lora_file_name(LoRAFormat::Peft);
+    const std::string diffusers = path + "/" + lora_file_name(LoRAFormat::Diffusers);
     if (fs::exists(peft)) {
       source = peft;
-      loaded = lora_detail::read_lora_file(peft);
-      if (fs::exists(path + "/" + lora_detail::kPeftConfig)) {
-        lora_detail::read_peft_config(path + "/" + lora_detail::kPeftConfig, loaded);
+      loaded = lora_detail::read_lora_file(peft, modules);
+      if (fs::exists(path + "/" + kPeftConfigFile)) {
+        lora_detail::read_peft_config(path + "/" + kPeftConfigFile, loaded);
       }
     } else if (fs::exists(diffusers)) {
       source = diffusers;
-      loaded = lora_detail::read_lora_file(diffusers);
+      loaded = lora_detail::read_lora_file(diffusers, modules);
+    } else if (fs::exists(path + "/" + lora_file_name(LoRAFormat::Kohya))) {
+      source = path + "/" + lora_file_name(LoRAFormat::Kohya);
+      loaded = lora_detail::read_lora_file(source, modules);
     } else {
-      throw Error("no LoRA weights in '" + path + "'",
-                  std::string("expected ") + lora_detail::kPeftWeights + " or " + lora_detail::kDiffusersWeights);
+      throw Error("no LoRA weights in '" + path + "'", "expected " + lora_file_name(LoRAFormat::Peft) + ", " +
+                                                           lora_file_name(LoRAFormat::Diffusers) + " or " +
+                                                           lora_file_name(LoRAFormat::Kohya));
     }
   } else {
     require(fs::exists(path), "LoRA file '" + path + "' does not exist", "pass a LoRA directory or .safetensors file");
-    loaded = lora_detail::read_lora_file(path);
+    loaded = lora_detail::read_lora_file(path, modules);
   }
   if (loaded.rank > 0 && loaded.rank != config_.rank) {
     throw Error("'" + source + "' holds a rank-" + std::to_string(loaded.rank) + " LoRA, the adapter has rank " +

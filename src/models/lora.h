@@ -60,7 +60,7 @@ class LoRALinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LoRALinear);
 
-enum class LoRAFormat { Peft, Diffusers };
+enum class LoRAFormat { Peft, Diffusers, Kohya };  // models/lora_export.h describes each
 
 class LoRAAdapter {
  public:
@@ -78,12 +78,11 @@ class LoRAAdapter {
   // Copies peft-named tensors in; Error listing every missing / unexpected / mis-shaped key.
   void load_state(const TensorMap& state, const std::string& source);
 
-  // Peft: dir/adapter_model.safetensors (peft names) + dir/adapter_config.json (r, lora_alpha,
-  // target_modules). Diffusers: dir/pytorch_lora_weights.safetensors (unet.-prefixed lora.down / lora.up).
+  // Writes the adapter into dir in format's layout (models/lora_export.h: write_lora).
   void save(const std::string& dir, LoRAFormat format) const;
-  // A directory written by save() (either layout) or one .safetensors file in either key layout
-  // (peft names, optionally "base_model.model."- or "unet."-prefixed; or diffusers names). A rank or
-  // alpha recorded in the files must equal this adapter's (Error with a hint otherwise).
+  // A directory written by save() (peft or diffusers layout) or one .safetensors file in any key layout
+  // (peft names, optionally "base_model.model."- or "unet."-prefixed; diffusers names; kohya names). A
+  // rank or alpha recorded in the files must equal this adapter's (Error with a hint otherwise).
   void load(const std::string& path);
 
  private:

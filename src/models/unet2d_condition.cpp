@@ -217,6 +217,31 @@ UNetConfig load_unet_config(const std::string& path) {
   return parse_unet_config(read_file(path), path);
 }
 
+UNetBlockOptions unet_block_options(const UNetConfig& c, int64_t level) {
+  UNetBlockOptions o;
+  o.temb_channels = c.time_embedding_dim > 0 ? c.time_embedding_dim : 4 * c.block_out_channels[0];
+  o.transformer_layers = c.transformer_layers_per_block[level];
+  o.groups = c.norm_num_groups;
+  o.eps = c.norm_eps;
+  o.output_scale_factor = c.resnet_out_scale_factor;
+  o.heads = c.num_attention_heads[level];
+  o.cross_attention_dim = c.cross_attention_dim[level];
+  o.use_linear_projection = c.use_linear_projection;
+  o.upcast_attention = c.upcast_attention;
+  return o;
+}
+
+std::shared_ptr<UNetDownBlockImpl> make_unet_down_block(const UNetConfig& c, int64_t i) {
+  UNetBlockOptions o = unet_block_options(c, i);
+  o.in_channels = c.block_out_channels[std::max<int64_t>(i - 1, 0)];
+  o.out_channels = c.block_out_channels[i];
+  o.num_layers = c.layers_per_block[i];
+  o.add_resample = i < c.n_blocks() - 1;
+  o.downsample_padding = c.downsample_padding;
+  if (c.down_block_types[i] == "CrossAttnDownBlock2D") return CrossAttnDownBlock2D(o).ptr();
+  return DownBlock2D(o).ptr();
+}
+
 UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config) : config_(config) {
   config_.validate("UNet2DConditionModel");
   const UNetConfig& c = config_;
@@ -230,38 +255,12 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config) : c
   time_proj = register_module("time_proj", Timesteps(C0, c.flip_sin_to_cos, c.freq_shift));
   time_embedding = register_module("time_embedding", TimestepEmbedding(C0, E));
 
-  auto block_options = [&](int64_t i) {
-    UNetBlockOptions o;
-    o.temb_channels = E;
-    o.transformer_layers = c.transformer_layers_per_block[i];
-    o.groups = c.norm_num_groups;
-    o.eps = c.norm_eps;
-    o.output_scale_factor = c.resnet_out_scale_factor;
-    o.heads = c.num_attention_heads[i];
-    o.cross_attention_dim = c.cross_attention_dim[i];
-    o.use_linear_projection = c.use_linear_projection;
-    o.upcast_attention = c.upcast_attention;
-    return o;
-  };
+  auto block_options = [&](int64_t i) { return unet_block_options(c, i); };
 
   down_blocks = register_module("down_blocks", torch::nn::ModuleList());
-  int64_t out_channels = C0;
   for (int64_t i = 0; i < n; ++i) {
-    UNetBlockOptions o = block_options(i);
-    o.in_channels = out_channels;
-    out_channels = c.block_out_channels[i];
-    o.out_channels = out_channels;
-    o.num_layers = c.layers_per_block[i];
-    o.add_resample = i < n - 1;
-    o.downsample_padding = c.downsample_padding;
-    std::shared_ptr<UNetDownBlockImpl> block;
-    if (c.down_block_types[i] == "CrossAttnDownBlock2D") {
-      block = CrossAttnDownBlock2D(o).ptr();
-    } else {
-      block = DownBlock2D(o).ptr();
-    }
-    down_.push_back(block);
-    down_blocks->push_back(block);
+    down_.push_back(make_unet_down_block(c, i));
+    down_blocks->push_back(down_.back());
   }
 
   UNetBlockOptions mid = block_options(n - 1);
@@ -271,7 +270,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config) : c
 
   // The up path mirrors the down path: block i of it sits at level n − 1 − i.
   up_blocks = register_module("up_blocks", torch::nn::ModuleList());
-  out_channels = c.block_out_channels[n - 1];
+  int64_t out_channels = c.block_out_channels[n - 1];
   for (int64_t i = 0; i < n; ++i) {
     const int64_t level = n - 1 - i;
     UNetBlockOptions o = block_options(level);

@@ -68,6 +68,11 @@ struct UNetConfig {
 UNetConfig parse_unet_config(const std::string& json_text, const std::string& source);
 UNetConfig load_unet_config(const std::string& path);
 
+// The options of the blocks at level (0 = the widest) of a UNet of config c, before the per-block widths.
+UNetBlockOptions unet_block_options(const UNetConfig& c, int64_t level);
+// Down block i of a UNet of config c (its input is level i − 1's width, level 0's for i = 0).
+std::shared_ptr<UNetDownBlockImpl> make_unet_down_block(const UNetConfig& c, int64_t i);
+
 class UNet2DConditionModelImpl : public torch::nn::Module {
  public:
   explicit UNet2DConditionModelImpl(const UNetConfig& config);

@@ -21,6 +21,7 @@
 #include "models/attention.h"
 #include "models/clip_prompt_encoder.h"
 #include "models/unet_flow_net.h"
+#include "models/unet_scalar_flow_net.h"
 #include "models/vae_decoder.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
@@ -205,6 +206,7 @@ StableDiffusion make_stable_diffusion(const Config& config) {
       sd_problem_detail::flow_options(config.model, sd.denoiser->unet()->config(), p.uncond_context.size(2));
   const c10::Device device = p.device;
   p.make_flow_net = [flow, device]() { return std::make_shared<UNetFlowNet>(flow, device); };
+  p.make_scalar_flow_net = [flow, device]() { return std::make_shared<UNetScalarFlowNet>(flow, device); };
   return sd;
 }
 

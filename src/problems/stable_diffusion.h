@@ -4,7 +4,8 @@
 // (pipelines/stable_diffusion/pipeline_stable_diffusion.py, v0.40) and the release's setup
 // (train_nablagfn.py L100-L243) load: tokenizer + CLIP text encoder, the UNet with a LoRA adapter on
 // to_q / to_k / to_v / to_out.0, the VAE decoder, the scheduler of scheduler/scheduler_config.json, the
-// reward, the prompt set, and the flow UNet g_φ of residual ∇-DB (spec §3.5).
+// reward, the prompt set, the flow UNet g_φ of residual ∇-DB (spec §3.5) and the scalar flow F_ψ of
+// DAG-DB / residual DB (spec §7.2).
 // What changed: nothing is downloaded or converted (safetensors only, a missing part is an Error naming
 // it); the sampler is the one sample.scheduler names, on the folder's noise schedule; the empty-prompt
 // context is encoded once.
@@ -40,8 +41,9 @@ std::vector<std::string> load_prompt_set(const std::string& spec);
 // LoRA adapter), text encoder, uncond context, decoder, scheduler, latent shape, prompts. No reward
 // (problem.reward is null) and no flow network: what `nablagfn sample` needs.
 StableDiffusion make_sd_pipeline(const Config& config);
-// The training problem: the pipeline plus reward.name from the reward registry and make_flow_net
-// (UNetFlowNet of model.flow_block_out_channels / flow_layers_per_block, text width of the encoder).
+// The training problem: the pipeline plus reward.name from the reward registry, make_flow_net
+// (UNetFlowNet of model.flow_block_out_channels / flow_layers_per_block, text width of the encoder) and
+// make_scalar_flow_net (UNetScalarFlowNet of the same blocks, DAG-DB / residual DB).
 StableDiffusion make_stable_diffusion(const Config& config);
 
 // Evaluation of an SD policy: eval.n_samples samples from eval.seed for a fixed prompt list (the prompt
