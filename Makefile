@@ -22,7 +22,7 @@ test: build
 	cd $(BUILD) && ctest -LE gpu --output-on-failure -j $(JOBS) --timeout 600
 
 demo: build
-	$(BUILD)/nablagfn train --config configs/toy2d_nabla_db.jsonc --out runs/toy2d_nabla_db
+	$(BUILD)/nablagfn train --config configs/toy2d_td_backup.jsonc --out runs/toy2d_td_backup
 
 clean:
 	rm -rf $(BUILD)

@@ -59,10 +59,11 @@ void run(const char* reward, int64_t n, int64_t m) {
     x = mean + shift + sd * z;
     x_exact = S.step_mean(k, x_exact, toy.target.eps(x_exact, ab)) + sd * z;
   }
-  const at::Tensor means = toy.prior.means(), target = toy.target.weights();
+  const at::Tensor means = toy.prior.means(), stds = toy.prior.stds(), target = with_off_bin(toy.target.weights());
   std::printf("toy_floor reward=%-9s n=%lld mc=%lld  exact_eps tv_modes %.4f  mean_matching tv_modes %.4f\n", reward,
               static_cast<long long>(n), static_cast<long long>(m),
-              total_variation(mode_masses(x_exact, means), target), total_variation(mode_masses(x, means), target));
+              total_variation(mode_masses(x_exact, means, stds), target),
+              total_variation(mode_masses(x, means, stds), target));
 }
 }  // namespace
 

@@ -84,6 +84,17 @@ double grad_fd_error(const at::Tensor& param, const at::Tensor& analytic, const 
   }
   return worst / std::max(scale, 1e-12);
 }
+// (σ_k²/κ_k)² per row [B, 1], κ in closed form for DDIM η = 1: κ = √ᾱ'·√(1−ᾱ)/√ᾱ − √(1 − ᾱ' − σ²), the ε
+// coefficient of the mean (spec §2.3); the last step lands on ᾱ_0 (SD's set_alpha_to_one = false), not on
+// the clean state's 1.
+at::Tensor eps_units(const Fixture& f) {
+  const Scheduler& S = *f.toy.problem.scheduler;
+  at::Tensor ab = S.state_alpha_bars(f.k), ab1 = S.state_alpha_bars(f.k + 1);
+  ab1 = at::where(f.k + 1 == S.n_steps(), at::full_like(ab1, NoiseSchedule().alphas_cumprod()[0]), ab1);
+  at::Tensor var = S.step_std(f.k, ab).pow(2);
+  at::Tensor kappa = at::sqrt(ab1) * at::sqrt(1 - ab) / at::sqrt(ab) - at::sqrt(1 - ab1 - var);
+  return (var / kappa).pow(2).view({-1, 1});  // [B, 1]
+}
 // l_F and l_B are the row-weighted means of the squared forward / reverse residuals (w_F, w_B: [B, 1]).
 void expect_weighted_residuals(const Fixture& f, const NablaDBTerms& t, const at::Tensor& w_F, const at::Tensor& w_B) {
   const Scheduler& S = *f.toy.problem.scheduler;
@@ -131,7 +142,31 @@ TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
   const Scheduler& S = *f.toy.problem.scheduler;
   at::Tensor w_F = (1 - S.state_alpha_bars(f.k + 1)).view({-1, 1});  // [B, 1]
   at::Tensor w_B = (1 - S.state_alpha_bars(f.k)).view({-1, 1});      // [B, 1]
+  // Row 0 is terminal: x_K is clean (1 − ᾱ = 0), so its forward row takes the policy's ε units instead.
+  ASSERT_EQ(f.k[0].item<int64_t>(), S.n_steps() - 1);
+  w_F[0] = eps_units(f)[0];
+  EXPECT_GT(w_F.min().item<double>(), 0.0);
   expect_weighted_residuals(f, t, w_F, w_B);
+}
+
+// The terminal forward condition is the only place β∇r(x_K) itself reaches the policy: under every
+// weighting, the policy's gradient from terminal rows must move with β.
+TEST(NablaDB, TerminalRowCarriesTheRewardGradientToThePolicy) {
+  for (const char* weighting : {"none", "noise", "eps"}) {
+    auto policy_grad = [&](double beta) {
+      Config c = toy_config();
+      c.algorithm.condition_weighting = weighting;
+      c.algorithm.beta = beta;
+      Fixture f(c);
+      f.k = at::full({4}, f.toy.problem.scheduler->n_steps() - 1, at::kLong);
+      f.algo.terms(f.batch, f.k, f.batch.prompts).l_F.backward();
+      std::vector<at::Tensor> g;
+      for (const auto& p : f.toy.problem.denoiser->trainable_parameters()) g.push_back(p.grad().flatten());
+      return at::cat(g);
+    };
+    at::Tensor g1 = policy_grad(1.0), g3 = policy_grad(3.0);
+    EXPECT_GT((g3 - g1).abs().max().item<double>(), 1e-3 * g1.abs().max().item<double>()) << weighting;
+  }
 }
 
 TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
@@ -139,14 +174,7 @@ TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
   c.algorithm.condition_weighting = "eps";
   Fixture f(c);
   NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
-  const Scheduler& S = *f.toy.problem.scheduler;
-  // DDIM η = 1: κ = √ᾱ'·√(1−ᾱ)/√ᾱ − √(1 − ᾱ' − σ²), the ε coefficient of the mean (spec §2.3); the last
-  // step lands on ᾱ_0 (SD's set_alpha_to_one = false), not on the clean state's 1.
-  at::Tensor ab = S.state_alpha_bars(f.k), ab1 = S.state_alpha_bars(f.k + 1);
-  ab1 = at::where(f.k + 1 == S.n_steps(), at::full_like(ab1, NoiseSchedule().alphas_cumprod()[0]), ab1);
-  at::Tensor var = S.step_std(f.k, ab).pow(2);
-  at::Tensor kappa = at::sqrt(ab1) * at::sqrt(1 - ab) / at::sqrt(ab) - at::sqrt(1 - ab1 - var);
-  at::Tensor w = (var / kappa).pow(2).view({-1, 1});  // [B, 1]
+  at::Tensor w = eps_units(f);
   expect_weighted_residuals(f, t, w, w);
 }
 

@@ -57,6 +57,26 @@ TEST(Toy2D, MixtureEpsIsTheScoreOfTheNoisedDensity) {
   EXPECT_LT((eps + std::sqrt(1 - ab) * score).abs().max().item<double>(), 1e-10);
 }
 
+// A sample that ran off the ring counts in the off bin, not for its nearest mode (issue 13): x₁ = 100 is
+// nearest to mode 0 at (4, 0) but 192 stds from it.
+TEST(Toy2D, SamplesFarFromEveryModeCountAsOff) {
+  GaussianMixture prior = GaussianMixture::ring(8, 4.0, 0.5);
+  at::Tensor samples = at::tensor({4.0, 0.0,      // on mode 0
+                                   5.9, 0.0,      // 3.8 stds from mode 0, still mode 0
+                                   100.0, 0.0,    // off
+                                   0.0, 0.0},     // 8 stds from every mode: off
+                                  at::kDouble).view({4, 2});
+  at::Tensor masses = mode_masses(samples, prior.means(), prior.stds());  // [9]
+  ASSERT_EQ(masses.size(0), 9);
+  EXPECT_DOUBLE_EQ(masses[0].item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(masses[8].item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(masses.slice(0, 1, 8).sum().item<double>(), 0.0);
+  // Against a target with all its mass on mode 0, the off half is the whole distance.
+  at::Tensor target = at::zeros({8}, at::kDouble);
+  target[0] = 1.0;
+  EXPECT_DOUBLE_EQ(total_variation(masses, with_off_bin(target)), 0.5);
+}
+
 TEST(Toy2D, ExactTiltedChainLandsOnTheTargetMasses) {
   for (const char* reward : {"linear", "quadratic"}) {
     Config c = toy_config(reward);
@@ -70,7 +90,7 @@ TEST(Toy2D, ExactTiltedChainLandsOnTheTargetMasses) {
     const int64_t n = 16384;
     at::Tensor x0 = at::randn({n, 2}, gen, at::TensorOptions().dtype(at::kDouble));
     at::Tensor samples = sample_final(toy.problem, x0, std::vector<std::string>(n, ""), gen);
-    double tv = total_variation(mode_masses(samples, toy.prior.means()), toy.target.weights());
+    double tv = total_variation(mode_masses(samples, toy.prior.means(), toy.prior.stds()), with_off_bin(toy.target.weights()));
     EXPECT_LT(tv, 0.015) << reward;  // 0.006 floor + sampling noise of 16384 draws
   }
 }

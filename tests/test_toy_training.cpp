@@ -1,4 +1,4 @@
-// The shipped ∇-GFlowNet toy configs, cut to 200 epochs at their full learning rate: both rewards must already
+// The shipped TD-backup toy configs (reverse_target = backup), cut to 200 epochs at their full learning rate: both rewards must already
 // be well on their way to the target masses (after 200 of the full 1600 epochs seeds 0-5 were at 0.03-0.09;
 // the prior is at 0.48, and the release's loss stalls near 0.14 on this problem), so a change that breaks
 // the method's learning fails here.
@@ -16,9 +16,9 @@
 
 using namespace nablagfn;
 
-TEST(ToyTraining, ShippedNablaDBConfigsApproachTheTargetIn200Epochs) {
+TEST(ToyTraining, ShippedTDBackupConfigsApproachTheTargetIn200Epochs) {
   at::set_num_threads(1);  // as `nablagfn train` runs the toy: its tensors are too small for a second thread
-  for (const char* name : {"toy2d_nabla_db", "toy2d_nabla_db_quadratic"}) {
+  for (const char* name : {"toy2d_td_backup", "toy2d_td_backup_quadratic"}) {
     Config c = load_config(std::string(NABLAGFN_SOURCE_DIR) + "/configs/" + name + ".jsonc");
     c.train.n_epochs = 200;
     c.train.lr_schedule = "constant";

@@ -257,13 +257,17 @@ at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k_sta
                                      const at::Device& device) const {
   const std::string& mode = settings_.condition_weighting;
   if (mode == "none") return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
-  if (mode == "noise") return (1 - S.state_alpha_bars(k_state)).to(dtype).to(device).view(row_shape);
   // "eps": the mean is affine in ε with coefficient −κ_k, so the forward score moves by κ_k/σ_k² per unit of ε.
   at::Tensor kc = k.to(at::kCPU).to(at::kLong);
   at::Tensor kappa = at::empty({kc.size(0)}, at::kDouble);  // [B]
   for (int64_t b = 0; b < kc.size(0); ++b) kappa[b] = -S.coef_eps(static_cast<int>(kc[b].item<int64_t>()));
-  at::Tensor var = S.step_std(kc, kappa).pow(2);  // [B]
-  return (var / kappa).pow(2).to(dtype).to(device).view(row_shape);
+  at::Tensor eps_units = (S.step_std(kc, kappa).pow(2) / kappa).pow(2);  // [B]
+  if (mode == "noise") {
+    // The final state is clean (1 − ᾱ = 0): its row takes the transition's own ε units instead of 0.
+    at::Tensor ks = k_state.to(at::kCPU).to(at::kLong);
+    eps_units = at::where(ks.eq(S.n_steps()), eps_units, 1 - S.state_alpha_bars(ks));
+  }
+  return eps_units.to(dtype).to(device).view(row_shape);
 }
 
 LossTerms NablaDB::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {

@@ -1,47 +1,22 @@
 #pragma once
-// Residual ∇-DB, the ∇-GFlowNet objective (Liu et al., ICLR 2025; spec §3). Port of the loss of the
-// release's train_nablagfn.py (L576-L830) with its known bugs fixed (spec §9): each sample's reward
-// gradient uses its own prompt, seeds differ per rank, the optimizer steps once per update; the
-// `quirk_*` config switches restore the release's behaviour.
-//
-// Per trained transition k of a trajectory (x = x_k, x' = x_{k+1}), spec §3.4:
-//   ℓ_F = mean[(S→_θ − η·S→_# − g_φ(x') − G(x'))²]            (no g_φ on the terminal transition)
-//   ℓ_B = mean[(η·S←_θ − η·S←_# + g_φ(x) + G(x))²]            (non-terminal rows unless reverse_at_terminal;
-//                                                               S←_θ is a constant)
-//   ℓ_T = mean over terminal rows of mean(g_φ(x_K)²)
-//   ℓ_R = mean[(ε^cfg_θ(x) − ε_old)²]
-//   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R,  G(x) = β·γ(x)·∇_x r(x̂_θ(x)) detached.
-//
-// Switches beyond the release, each keeping the exact solution as the minimiser (reverse_at_terminal is
-// explained where it is used):
-// - condition_weighting = noise multiplies each squared residual by 1 − ᾱ of the state its flow term
-//   lives at (x' for ℓ_F, x for ℓ_B): residuals in ε units, as in the usual diffusion loss, so the last
-//   steps' 1/σ² (2345 at SD's last step) no longer set Adam's scale for the early steps; eps weights by
-//   (σ_k²/κ_k)² of the transition instead, the policy's own ε units (it also mutes the late steps' targets).
-// - forward_trains_flow = false detaches g_φ(x') in ℓ_F. The conditions are linear in (policy shift, g + G)
-//   except the terminal one, and for ℓ_F, as a function of g_φ, E[(s − g(x') − G(x'))²] adds the spread of
-//   g + G over x' ~ P(·|x): trained through ℓ_F, g_φ trades that spread against the terminal boundary
-//   condition and settles on a flatter flow, between the exact one and the prior's (the toy stalls at
-//   tv_modes ≈ 0.14 so). Detached, g_φ regresses only the reverse condition (an unbiased target) and the
-//   policy only the forward one.
-// - guess_model = pretrained takes x̂ in G from the pretrained ε. With the policy's ε (the release), G moves
-//   with the policy's own ε Jacobian, which x̂ = (x − √(1−ᾱ)·ε)/√ᾱ amplifies by √(1−ᾱ)/√ᾱ (13 at the first
-//   step): policy → G → forward target → policy is a feedback loop. log F̃(x) = log E_#[exp(βr(x₀))|x] is a
-//   pretrained-posterior expectation, so x̂_# is also the natural first-order guess. (On the toy this
-//   alone does not stop the runaways; backup does: bench/README.md.)
-// - reverse_target = expected replaces the reverse scores by their means over x' ~ P_θ(·|x) (the data's own
-//   distribution on-policy): g_φ(x) + G(x) = η·J_μ#(x)ᵀ(μ_θ − μ_#)(x)/σ². As a regression target for g_φ it
-//   has the same conditional mean as the sampled one, without its noise (J_μθ − J_μ#)ᵀz/σ, which grows with
-//   the policy's own Jacobian and so feeds back into the flow the policy learns from; and the policy's
-//   reverse VJP is no longer needed.
-// - reverse_target = backup substitutes the forward condition, (μ_θ − μ_#)/σ² = ∇log F̃(x'), into that:
-//   g_φ(x) + G(x) = η·J_μ#(x)ᵀ(g_φ + G)(x') with x' the stored next state and the right side detached
-//   (G alone at the final state). It is the exact identity ∇log F̃(x) = J_μ#ᵀ E_{P*}[∇log F̃(x')] of a
-//   Gaussian P_# with the data's x' in place of the tilted transition's: the flow then learns by its own
-//   backups from the terminal reward, not through the policy's lagging and, at the last steps, 1/σ²-
-//   amplified shift (641 and 2345 at SD's last two steps); the policy learns from the forward condition.
-//   With the sampled or expected targets that amplified shift is what made the toy's flow and policy run
-//   away together (the terminal anchor ℓ_T, then ℓ_B, grow 1000x within ~100 epochs).
+// Residual ∇-DB, the ∇-GFlowNet objective (Liu et al., ICLR 2025; spec §3): the loss of the release's
+// train_nablagfn.py (L576-L830) with the bugs of spec §9 fixed (`quirk_*` switches restore them). Per trained
+// transition k (x = x_k, x' = x_{k+1}), G(x) = β·γ(x)·∇_x r(x̂(x)) detached (spec §3.4):
+//   ℓ_F = mean[ω_F·(S→_θ − η·S→_# − g_φ(x') − G(x'))²]   (no g_φ on the terminal transition)
+//   ℓ_B = mean[ω_B·(η·S←_θ − η·S←_# + g_φ(x) + G(x))²]   (non-terminal rows unless reverse_at_terminal)
+//   ℓ_T = mean over terminal rows of mean(g_φ(x_K)²),  ℓ_R = mean[(ε_θ(x) − ε_old)²]
+//   L = ℓ_F + w_B·ℓ_B + ℓ_T + λ·ℓ_R
+// With the default switches this is the release's ∇-DB. The others (config.h documents each):
+// - condition_weighting (ω_F, ω_B; 1 by default): positive per-row weights, so each row's minimiser is
+//   unchanged (test_nabla_db checks every row's weight is > 0, the terminal one included);
+// - forward_trains_flow = false, guess_model = pretrained, reverse_target = expected, reverse_at_terminal:
+//   ∇-DB's conditions with another gradient routing / guess / a lower-variance target / one more condition
+//   that holds at the solution; the toy's exact solution satisfies them on average (test_nabla_db_exact);
+// - reverse_target = backup is NOT ∇-DB's reverse condition: g_φ(x) + G(x) regresses the detached
+//   η·J_μ#(x)ᵀ(g_φ + G)(x') over x' ~ P_θ, a TD(0) backup of the value gradient by a learned, bootstrapped
+//   critic (closer to adjoint matching than to ∇-DB). It agrees with ∇-DB only on-policy at the optimum
+//   with η = 1 (Stein's identity ∇log F̃(x) = J_μ#ᵀ E_{P*}[∇log F̃(x')] needs x' ~ P*).
+// What each switch did on the toy: bench/README.md (toy sections).
 #include <memory>
 
 #include "algorithms/algorithm.h"
@@ -101,7 +76,7 @@ class NablaDB : public Algorithm {
   // Residuals, their weighted means and the total (spec §3.2, §3.4) from the score and flow terms in out.
   void add_losses(NablaDBTerms& out, const at::Tensor& kc, const at::Tensor& x_next_l) const;
   // Per-row weight of a squared residual of transition k whose flow term lives at state k_state: 1 (none),
-  // 1 − ᾱ(k_state) (noise) or (σ_k²/κ_k)² (eps).
+  // 1 − ᾱ(k_state) (noise; (σ_k²/κ_k)² where k_state is the clean final state) or (σ_k²/κ_k)² (eps).
   at::Tensor condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,
                               const std::vector<int64_t>& row_shape, at::ScalarType dtype,
                               const at::Device& device) const;

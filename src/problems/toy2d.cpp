@@ -49,13 +49,14 @@ void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tens
                        std::vector<float>(means.data_ptr<float>(), means.data_ptr<float>() + means.numel()));
   std::vector<std::string> modes;
   BarGroup got{"samples", {}}, exact{"target p·exp(βr)", {}}, prior{"prior", {}};
+  const at::Tensor exact_masses = with_off_bin(toy.target.weights()), prior_masses = with_off_bin(toy.prior.weights());
   for (int i = 0; i < masses.size(0); ++i) {
-    modes.push_back(std::to_string(i));
+    modes.push_back(i + 1 < masses.size(0) ? std::to_string(i) : "off");
     got.values.push_back(masses[i].item<double>());
-    exact.values.push_back(toy.target.weights()[i].item<double>());
-    prior.values.push_back(toy.prior.weights()[i].item<double>());
+    exact.values.push_back(exact_masses[i].item<double>());
+    prior.values.push_back(prior_masses[i].item<double>());
   }
-  bar_plot(dir + "/mode_masses.png", "per-mode mass (nearest mean)", modes, {got, exact, prior}, "mass");
+  bar_plot(dir + "/mode_masses.png", "per-mode mass (nearest mean; off: > 4 std from every mode)", modes, {got, exact, prior}, "mass");
 }
 }  // namespace
 
@@ -100,11 +101,13 @@ std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const R
   const int64_t n = config_.eval.n_samples;
   at::Tensor x0 = at::randn({n, 2}, gen, at::TensorOptions().dtype(problem.latent_dtype));
   at::Tensor samples = sample_final(problem, x0.to(problem.device), std::vector<std::string>(n, ""), gen);
-  at::Tensor masses = mode_masses(samples, toy_.prior.means());
+  at::Tensor masses = mode_masses(samples, toy_.prior.means(), toy_.prior.stds());  // [M + 1], off last
+  const int64_t M = toy_.prior.means().size(0);
   std::map<std::string, double> out;
-  out["tv_modes"] = total_variation(masses, toy_.target.weights());
+  out["tv_modes"] = total_variation(masses, with_off_bin(toy_.target.weights()));
+  out["off_mass"] = masses[M].item<double>();
   out["reward_eval"] = problem.reward->score(samples, {}).mean().item<double>();
-  for (int i = 0; i < masses.size(0); ++i) out["mass_" + std::to_string(i)] = masses[i].item<double>();
+  for (int64_t i = 0; i < M; ++i) out["mass_" + std::to_string(i)] = masses[i].item<double>();
   if (final) {
     save_safetensors(run.path("final_samples.safetensors"),
                      std::vector<std::pair<std::string, at::Tensor>>{{"samples", samples.to(at::kFloat).cpu()}});
