@@ -1,10 +1,6 @@
 // `nablagfn sample` end to end: the built binary samples the tiny Stable Diffusion folder (tests/data/sd_tiny)
 // with a peft LoRA into a PNG grid of the right size; a missing model folder or an unknown dtype exits 1
 // with one "error: ..." line.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -12,31 +8,17 @@
 #include "io/fs_util.h"
 #include "io/png.h"
 #include "io/tensor_io.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 using nablagfn::join_path;
 using nablagfn::make_directories;
 using nablagfn::path_exists;
 using nablagfn::remove_tree;
+using nablagfn::test::CommandResult;
+using nablagfn::test::run_nablagfn;
 
 namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run_nablagfn(const std::string& args) {
-  const std::string cmd = std::string(NABLAGFN_BINARY_DIR) + "/nablagfn " + args + " 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string sample_cli_temp_dir() {
   const std::string dir = join_path(::testing::TempDir(), "nablagfn_test_sample_cli");

@@ -2,6 +2,7 @@
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -37,25 +38,53 @@ void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& 
   rename_path(tmp_dir, final_dir);
 }
 
-bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                            torch::optim::Optimizer& optimizer, at::Generator& gen) {
-  const std::string root = run.path("checkpoints");
-  std::string latest;
-  for (const auto& name : list_directory(root)) {
+namespace {
+// The complete checkpoint folder names under root (epoch_NNNN with a state.json), sorted.
+std::vector<std::string> complete_checkpoints(const std::string& root) {
+  std::vector<std::string> names;
+  if (!is_directory(root)) return names;
+  for (const auto& name : list_directory(root))
     if (name.rfind("epoch_", 0) == 0 && name.find(".tmp") == std::string::npos &&
-        path_exists(join_path(join_path(root, name), "state.json")) && name > latest)
-      latest = name;
-  }
-  if (latest.empty()) return false;
-  const std::string dir = join_path(root, latest);
-  nlohmann::json j;
+        path_exists(join_path(join_path(root, name), "state.json")))
+      names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+nlohmann::json read_state(const std::string& dir, CheckpointState& state) {
   try {
-    j = nlohmann::json::parse(read_file(join_path(dir, "state.json")));
+    nlohmann::json j = nlohmann::json::parse(read_file(join_path(dir, "state.json")));
     state.epoch = j.at("epoch").get<int>();
     state.update = j.at("update").get<int>();
+    return j;
   } catch (const nlohmann::json::exception& e) {
-    throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to resume from an earlier one");
+    throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to use an earlier one");
   }
+}
+}  // namespace
+
+std::vector<CheckpointEntry> list_checkpoints(const std::string& run_root) {
+  const std::string root = join_path(run_root, "checkpoints");
+  std::vector<CheckpointEntry> out;
+  for (const auto& name : complete_checkpoints(root)) {
+    CheckpointEntry e;
+    e.dir = join_path(root, name);
+    read_state(e.dir, e.state);
+    out.push_back(e);
+  }
+  return out;
+}
+
+void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denoiser) {
+  denoiser.load_trainable_state(load_safetensors(join_path(checkpoint.dir, "adapter.safetensors")));
+}
+
+bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
+                            torch::optim::Optimizer& optimizer, at::Generator& gen) {
+  const std::vector<std::string> names = complete_checkpoints(run.path("checkpoints"));
+  if (names.empty()) return false;
+  const std::string dir = join_path(run.path("checkpoints"), names.back());
+  const nlohmann::json j = read_state(dir, state);
   require(j.value("algorithm", "") == algorithm.name(),
           "checkpoint '" + dir + "' was written by algorithm '" + j.value("algorithm", "") + "'",
           "resume with the same algorithm.name, or choose another --out");

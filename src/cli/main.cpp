@@ -14,7 +14,7 @@ const char* kUsage =
     "usage: nablagfn <command> [options]\n"
     "  train    --config FILE [--set key=value ...] [--out DIR] [--resume]\n"
     "  sample   --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--seed S] --out grid.png\n"
-    "  eval     --run DIR\n"
+    "  eval     --runs DIR [DIR ...] --out DIR [--set key=value ...]\n"
     "  config   --defaults | --config FILE [--set key=value ...]\n"
     "run `nablagfn <command> --help` for the options of one command\n";
 }  // namespace

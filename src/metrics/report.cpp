@@ -53,7 +53,7 @@ function series(rows, xKey, yKey) {
 }
 function dataset(run, i, data) {
   return {label: run.name, data, showLine: true, borderColor: palette[i % palette.length],
-          backgroundColor: palette[i % palette.length], pointRadius: 3, borderWidth: 1.5};
+          backgroundColor: palette[i % palette.length], pointRadius: data.length > 40 ? 1 : 3, borderWidth: 1.5};
 }
 const pareto = document.getElementById('pareto');
 for (const [xKey, xLabel] of [['diversity', 'diversity (mean pairwise cosine distance)'], ['prior_fid', 'prior drift (prompt-averaged Fréchet distance)']]) {
