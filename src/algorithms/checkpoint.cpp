@@ -2,6 +2,7 @@
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -51,11 +52,24 @@ TrajectoryBatch batch_from_tensors(const TensorMap& tensors, std::vector<std::st
 // Complete checkpoint folders (epoch_NNNN with state.json), oldest first.
 std::vector<std::string> complete_checkpoints(const std::string& root) {
   std::vector<std::string> out;
+  if (!is_directory(root)) return out;
   for (const auto& name : list_directory(root))
     if (name.rfind("epoch_", 0) == 0 && name.find(".tmp") == std::string::npos &&
         path_exists(join_path(join_path(root, name), "state.json")))
       out.push_back(name);
   return out;  // list_directory sorts, and the names are zero-padded
+}
+
+// state.json of the checkpoint in dir: epoch and update into state, the whole object returned.
+nlohmann::json read_state(const std::string& dir, CheckpointState& state) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(read_file(join_path(dir, "state.json")));
+    state.epoch = j.at("epoch").get<int>();
+    state.update = j.at("update").get<int>();
+    return j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to use an earlier one");
+  }
 }
 }  // namespace
 
@@ -88,21 +102,34 @@ std::string latest_checkpoint_dir(const RunDir& run) {
   return all.empty() ? "" : run.path("checkpoints/" + all.back());
 }
 
+std::vector<CheckpointEntry> list_checkpoints(const std::string& run_root) {
+  const std::string root = join_path(run_root, "checkpoints");
+  std::vector<CheckpointEntry> out;
+  for (const auto& name : complete_checkpoints(root)) {
+    CheckpointEntry e;
+    e.dir = join_path(root, name);
+    read_state(e.dir, e.state);
+    out.push_back(e);
+  }
+  return out;
+}
+
+void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denoiser) {
+  denoiser.load_trainable_state(load_safetensors(join_path(checkpoint.dir, "adapter.safetensors")));
+}
+
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
                             torch::optim::Optimizer& optimizer, at::Generator& gen) {
   const std::string dir = latest_checkpoint_dir(run);
   if (dir.empty()) return false;
-  nlohmann::json j;
+  const nlohmann::json j = read_state(dir, state);
+  state.lagged = TrajectoryBatch();
   try {
-    j = nlohmann::json::parse(read_file(join_path(dir, "state.json")));
-    state.epoch = j.at("epoch").get<int>();
-    state.update = j.at("update").get<int>();
-    state.lagged = TrajectoryBatch();
     if (j.contains("lagged_prompts"))
       state.lagged = batch_from_tensors(load_safetensors(join_path(dir, "lagged.safetensors")),
                                         j.at("lagged_prompts").get<std::vector<std::string>>());
   } catch (const nlohmann::json::exception& e) {
-    throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to resume from an earlier one");
+    throw Error("corrupt checkpoint '" + dir + "': " + e.what(), "delete that checkpoint folder to use an earlier one");
   }
   require(j.value("algorithm", "") == algorithm.name(),
           "checkpoint '" + dir + "' was written by algorithm '" + j.value("algorithm", "") + "'",

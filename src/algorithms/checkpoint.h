@@ -27,6 +27,15 @@ void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& 
                      torch::optim::Optimizer& optimizer, const at::Generator& gen, int keep = 0);
 // The newest complete checkpoint folder of run (run/checkpoints/epoch_NNNN), or "" when there is none.
 std::string latest_checkpoint_dir(const RunDir& run);
+// The complete checkpoints (state.json present) under run_root/checkpoints, by epoch: what `eval` evaluates.
+struct CheckpointEntry {
+  CheckpointState state;
+  std::string dir;
+};
+std::vector<CheckpointEntry> list_checkpoints(const std::string& run_root);
+// Loads only the adapter of a checkpoint into denoiser (evaluation); Error on a mismatch.
+void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denoiser);
+
 // Loads the latest complete checkpoint; returns false when there is none.
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
                             torch::optim::Optimizer& optimizer, at::Generator& gen);

@@ -13,6 +13,7 @@
 #include "models/denoiser.h"
 #include "models/flow_net.h"
 #include "models/guidance.h"
+#include "metrics/features.h"
 #include "models/pipeline_parts.h"
 #include "rewards/reward.h"
 #include "schedulers/scheduler.h"
@@ -24,6 +25,9 @@ struct Problem {
   std::shared_ptr<Scheduler> scheduler;
   std::shared_ptr<Decoder> decoder;
   std::shared_ptr<Reward> reward;
+  // Embeds decoded samples for the evaluation's diversity and prior drift (metrics/features.h); null when
+  // the problem has no embedding (then those metrics are skipped).
+  std::shared_ptr<FeatureExtractor> features;
   std::shared_ptr<PromptEncoder> text;  // null for unconditional problems (toy)
   std::vector<std::string> prompts;     // the prompt distribution (uniform); {""} for the toy
   at::Tensor uncond_context;            // [1, L, D] hidden states of "" (undefined without text)

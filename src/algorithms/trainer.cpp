@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "io/atomic_file.h"
 #include "io/run_dir.h"
+#include "io/tensorboard.h"
 #include "metrics/curves.h"
 
 namespace nablagfn {
@@ -43,6 +45,20 @@ std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Gen
   std::vector<std::string> out;
   for (int64_t i = 0; i < n; ++i) out.push_back(problem.prompts[idx[i].item<int64_t>()]);
   return out;
+}
+
+// Appends a row to metrics.jsonl and its numbers and the evaluator's new pictures to TensorBoard (step =
+// optimizer updates so far).
+void log_row(MetricsLog& metrics, TensorBoardWriter& tb, const nlohmann::json& record, const Evaluator* evaluator,
+             bool evaluated) {
+  metrics.append(record);
+  std::map<std::string, double> scalars;
+  for (auto it = record.begin(); it != record.end(); ++it)
+    if (it->is_number() && it.key() != "updates") scalars[it.key()] = it->get<double>();
+  const int64_t step = record["updates"].get<int64_t>();
+  tb.add_scalars(scalars, step);
+  if (evaluated)
+    for (const auto& [tag, path] : evaluator->images()) tb.add_png(tag, read_file(path), step);
 }
 
 // Samples one epoch's trajectories: initial noises and prompts from gen (the CPU), step noises from noise_gen
@@ -115,7 +131,9 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   CheckpointState state;
   if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
-  if (run.resumed()) MetricsLog::drop_after_epoch(run.path(RunDir::kMetricsFile), state.epoch);
+  // Rows a killed run wrote after its last checkpoint go; with no checkpoint the pretrained row (epoch -1) goes
+  // too, since it is written again below.
+  if (run.resumed()) MetricsLog::drop_after_epoch(run.path(RunDir::kMetricsFile), state.epoch < 0 ? -2 : state.epoch);
 
   const int per_epoch = config.sample.batch_size * config.sample.n_batches_per_epoch;
   const int per_update = tc.batch_size * tc.grad_accum_steps;
@@ -125,6 +143,15 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
                 tc.n_epochs, tc.data_lag);
 
   MetricsLog metrics(run.path(RunDir::kMetricsFile));
+  TensorBoardWriter tb(run.root());
+  // Row epoch -1 (updates 0): the pretrained model before any update; its reward_mean is the evaluation's
+  // mean reward, there being no training batch. A resumed run has it already.
+  if (evaluator && state.epoch < 0) {
+    nlohmann::json record = {{"epoch", -1}, {"updates", 0}};
+    for (const auto& [k, v] : evaluator->evaluate(problem, run, -1, false)) record[k] = v;
+    if (record.contains("reward_eval")) record["reward_mean"] = record["reward_eval"];
+    log_row(metrics, tb, record, evaluator, true);
+  }
   const RolloutOptions rollout_opts = algorithm.rollout_options();
   TrajectoryBatch lagged = to_device(state.lagged, problem.device);
   TrainSummary summary;
@@ -179,7 +206,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
         record[k] = v;
         if (last) summary.final_metrics[k] = v;
       }
-    metrics.append(record);
+    log_row(metrics, tb, record, evaluator, eval_due);
     if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
     state = {epoch, summary.updates, tc.data_lag == 1 ? lagged : TrajectoryBatch()};
     if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0))

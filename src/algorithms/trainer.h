@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/problem.h"
@@ -19,7 +21,11 @@ class Evaluator {
   virtual ~Evaluator() = default;
   // Metrics of the current policy; may write pictures under run (samples/, plots/). final is true once,
   // after the last epoch, where the evaluator also writes final_samples.safetensors and summary plots.
+  // epoch is -1 for the evaluation of the pretrained model before any update.
   virtual std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) = 0;
+  // The pictures the last evaluate() wrote, as (tag, PNG path): the trainer copies them into the
+  // TensorBoard event file.
+  virtual std::vector<std::pair<std::string, std::string>> images() const { return {}; }
 };
 
 struct TrainSummary {

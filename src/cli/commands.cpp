@@ -8,6 +8,7 @@ const std::vector<Command>& commands() {
       {"train", run_train},
       {"sample", run_sample},
       {"export", run_export},
+      {"eval", run_eval},
   };
   return list;
 }

@@ -17,5 +17,6 @@ int run_config(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
 
 }  // namespace nablagfn::cli

@@ -12,6 +12,7 @@
 #include "core/device.h"
 #include "core/log.h"
 #include "io/run_dir.h"
+#include "metrics/report.h"
 #include "problems/factory.h"
 
 namespace nablagfn::cli {
@@ -51,10 +52,12 @@ int run_train(const std::vector<std::string>& args) {
   run.write_text(RunDir::kConfigFile, to_json(config));
   NABLAGFN_INFO("run directory: %s", run.root().c_str());
   TrainSummary summary = train(bundle->problem(), *algorithm, config, run, bundle->evaluator());
+  write_report(run.path("report.html"), "nablagfn train: " + config.algorithm.name + " on " + config.model.kind,
+               {read_run_for_report(run.root(), config.algorithm.name)});
   run.mark_complete();
   std::string line = "done: " + std::to_string(summary.epochs_done) + " epochs, " +
                      std::to_string(summary.updates) + " updates";
-  for (const char* key : {"reward_eval", "tv_modes", "off_mass"}) {
+  for (const char* key : {"reward_eval", "diversity", "prior_fid", "tv_modes", "off_mass"}) {
     auto it = summary.final_metrics.find(key);
     if (it != summary.final_metrics.end()) line += ", " + std::string(key) + " " + std::to_string(it->second);
   }

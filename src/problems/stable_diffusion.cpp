@@ -23,6 +23,7 @@
 #include "models/unet_flow_net.h"
 #include "models/unet_scalar_flow_net.h"
 #include "models/vae_decoder.h"
+#include "problems/eval_metrics.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
 
@@ -202,6 +203,7 @@ StableDiffusion make_stable_diffusion(const Config& config) {
   StableDiffusion sd = make_sd_pipeline(config);
   Problem& p = sd.problem;
   p.reward = reward_registry().create(config.reward.name, config.reward, p.device);
+  p.features = reward_embedding_features(p.reward);
   const UNetFlowNetOptions flow =
       sd_problem_detail::flow_options(config.model, sd.denoiser->unet()->config(), p.uncond_context.size(2));
   const c10::Device device = p.device;
@@ -210,7 +212,7 @@ StableDiffusion make_stable_diffusion(const Config& config) {
   return sd;
 }
 
-std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+SDEvaluator::Drawn SDEvaluator::draw(Problem& problem, Adapter adapter) const {
   const int64_t n = config_.eval.n_samples;
   const int64_t batch = std::max(1, config_.sample.batch_size);
   const int64_t kGridMax = 64;
@@ -223,34 +225,53 @@ std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunD
                                 at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
   at::Generator gen = make_device_generator(problem.device, config_.eval.seed + 1);
   const bool keep_latents = x0_all.numel() * 4 + n * 4 < kFinalMaxBytes;
+  const std::vector<int64_t> prompt_index = cycled_prompt_index(n, static_cast<int64_t>(problem.prompts.size()));
 
-  std::vector<at::Tensor> rewards, latents, shown;
+  std::vector<at::Tensor> rewards, latents, shown, features;
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
     std::vector<std::string> prompts;
-    for (int64_t i = b; i < e; ++i) prompts.push_back(problem.prompts[i % problem.prompts.size()]);
-    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device), prompts, gen);  // [b, C, h, w]
+    for (int64_t i = b; i < e; ++i) prompts.push_back(problem.prompts[prompt_index[i]]);
+    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device), prompts, gen, adapter);  // [b, C, h, w]
     at::NoGradGuard no_grad;
     at::Tensor images = problem.decoder->decode(z);  // [b, 3, H, W] float32 in [0, 1]
     rewards.push_back(problem.reward->score(images, prompts).to(at::kFloat).cpu());
+    if (problem.features) features.push_back(features_of(problem, images));  // [b, F]
     if (keep_latents) latents.push_back(z.to(at::kFloat).cpu());
     if (b < kGridMax) shown.push_back(images.slice(0, 0, std::min(e, kGridMax) - b).cpu());
   }
-  at::Tensor r = at::cat(rewards);  // [n]
-  std::map<std::string, double> out;
-  out["reward_eval"] = r.mean().item<double>();
-  out["reward_eval_std"] = n > 1 ? r.std().item<double>() : 0.0;
+  Drawn d;
+  d.reward = at::cat(rewards);  // [n]
+  if (!features.empty()) d.features = at::cat(features);  // [n, F]
+  if (keep_latents) d.latents = at::cat(latents);          // [n, C, h, w]
+  d.grid = at::cat(shown);                                 // [min(n, 64), 3, H, W]
+  d.prompt_index = prompt_index;
+  return d;
+}
 
-  at::Tensor grid = at::cat(shown);  // [min(n, 64), 3, H, W]
-  const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(grid.size(0)))));
+std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+  const Drawn d = draw(problem, Adapter::On);
+  const int64_t n = d.reward.size(0);
+  std::map<std::string, double> out;
+  out["reward_eval"] = d.reward.mean().item<double>();
+  out["reward_eval_std"] = n > 1 ? d.reward.std().item<double>() : 0.0;
+  auto drift = reference_.compare(problem, d.features, d.prompt_index,
+                                  [&](Adapter a) { return draw(problem, a).features; });
+  out.insert(drift.begin(), drift.end());
+
+  const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(d.grid.size(0)))));
   char name[64];
-  std::snprintf(name, sizeof name, "samples/epoch_%04d.png", epoch);
-  write_png(run.path(name), make_grid(grid, n_cols));
+  if (epoch < 0)
+    std::snprintf(name, sizeof name, "samples/pretrained.png");
+  else
+    std::snprintf(name, sizeof name, "samples/epoch_%04d.png", epoch);
+  write_png(run.path(name), make_grid(d.grid, n_cols));
+  images_ = {{epoch < 0 ? "samples_pretrained" : "samples", run.path(name)}};
   if (final) {
     denoiser_->lora().save(run.root(), LoRAFormat::Diffusers);
-    if (keep_latents)
+    if (d.latents.defined())
       save_safetensors(run.path("final_samples.safetensors"),
-                       std::vector<std::pair<std::string, at::Tensor>>{{"latents", at::cat(latents)}, {"rewards", r}});
+                       std::vector<std::pair<std::string, at::Tensor>>{{"latents", d.latents}, {"rewards", d.reward}});
     else
       NABLAGFN_INFO("final_samples.safetensors not written: %lld samples exceed 64 MiB", static_cast<long long>(n));
   }

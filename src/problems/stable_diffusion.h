@@ -17,6 +17,7 @@
 #include "algorithms/trainer.h"
 #include "config/config.h"
 #include "models/sd_denoiser.h"
+#include "problems/eval_metrics.h"
 #include "problems/factory.h"
 
 namespace nablagfn {
@@ -47,7 +48,9 @@ StableDiffusion make_sd_pipeline(const Config& config);
 StableDiffusion make_stable_diffusion(const Config& config);
 
 // Evaluation of an SD policy: eval.n_samples samples from eval.seed for a fixed prompt list (the prompt
-// set cycled), reward_eval / reward_eval_std, a grid of the first 64 in samples/epoch_NNNN.png; at the
+// set cycled), reward_eval / reward_eval_std, diversity / prior_fid on the reward's CLIP image embedding
+// when it has one (problems/eval_metrics.h), a grid of the first 64 in samples/epoch_NNNN.png
+// (samples/pretrained.png for the pretrained model, epoch -1); at the
 // end the LoRA in the diffusers layout (pytorch_lora_weights.safetensors) and, when under 64 MiB,
 // final_samples.safetensors (latents, rewards) in the run directory.
 class SDEvaluator : public Evaluator {
@@ -55,10 +58,21 @@ class SDEvaluator : public Evaluator {
   SDEvaluator(std::shared_ptr<SDDenoiser> denoiser, const Config& config)
       : denoiser_(std::move(denoiser)), config_(config) {}
   std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) override;
+  std::vector<std::pair<std::string, std::string>> images() const override { return images_; }
 
  private:
+  struct Drawn {
+    at::Tensor reward;    // [n]
+    at::Tensor features;  // [n, F], undefined without problem.features
+    at::Tensor latents;   // [n, C, h, w] float32, undefined past 64 MiB
+    at::Tensor grid;      // [min(n, 64), 3, H, W] the first decoded images
+    std::vector<int64_t> prompt_index;
+  };
+  Drawn draw(Problem& problem, Adapter adapter) const;  // the fixed evaluation set, in sample.batch_size batches
   std::shared_ptr<SDDenoiser> denoiser_;
   const Config& config_;
+  PriorReference reference_;
+  std::vector<std::pair<std::string, std::string>> images_;
 };
 
 // model.kind "sd" for problems/factory.cpp.

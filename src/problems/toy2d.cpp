@@ -8,6 +8,7 @@
 #include "metrics/mode_mass.h"
 #include "metrics/plot.h"
 #include "models/toy_models.h"
+#include "problems/eval_metrics.h"
 #include "rewards/analytic.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
@@ -28,10 +29,10 @@ GaussianMixture tilted_target(const GaussianMixture& prior, const Reward& reward
                   reward.name() + "'",
               "set reward.name=linear or reward.name=quadratic");
 }
-// plots/samples.png: up to 3000 samples over the exact target's density; plots/mode_masses.png: the
-// per-mode masses of the samples beside the target's and the prior's.
+// plots/samples<suffix>.png: up to 3000 samples over the exact target's density; plots/mode_masses<suffix>.png:
+// the per-mode masses of the samples beside the target's and the prior's.
 void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tensor& masses, const std::string& dir,
-                     double tv) {
+                     const std::string& suffix, double tv) {
   const int n_grid = 160;
   const double lim = 1.5 * toy.prior.means().abs().max().item<double>() + 3 * toy.prior.stds().max().item<double>();
   at::Tensor axis = at::linspace(-lim, lim, n_grid, at::kDouble);
@@ -44,7 +45,7 @@ void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tens
   at::Tensor means = toy.prior.means().to(at::kFloat).contiguous();
   char title[128];
   std::snprintf(title, sizeof title, "samples over the target p·exp(βr)   TV of mode masses %.3f", tv);
-  scatter_density_plot(dir + "/samples.png", title,
+  scatter_density_plot(dir + "/samples" + suffix + ".png", title,
                        std::vector<float>(shown.data_ptr<float>(), shown.data_ptr<float>() + shown.numel()), d,
                        std::vector<float>(means.data_ptr<float>(), means.data_ptr<float>() + means.numel()));
   std::vector<std::string> modes;
@@ -56,7 +57,8 @@ void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tens
     exact.values.push_back(exact_masses[i].item<double>());
     prior.values.push_back(prior_masses[i].item<double>());
   }
-  bar_plot(dir + "/mode_masses.png", "per-mode mass (nearest mean; off: > 4 std from every mode)", modes, {got, exact, prior}, "mass");
+  bar_plot(dir + "/mode_masses" + suffix + ".png", "per-mode mass (nearest mean; off: > 4 std from every mode)", modes,
+           {got, exact, prior}, "mass");
 }
 }  // namespace
 
@@ -84,6 +86,7 @@ Toy2D make_toy2d(const Config& config, at::ScalarType dtype) {
   p.device = config.run.device == "auto" ? c10::Device(c10::kCPU) : parse_device(config.run.device);
   p.reward = reward_registry().create(config.reward.name, config.reward, p.device);
   p.prompts = {""};
+  p.features = std::make_shared<FlatFeatures>();  // diversity and prior drift on the 2-D points themselves
   p.latent_shape = {2};
   p.latent_dtype = dtype;
   p.make_flow_net = [mlp, dtype]() { return std::make_shared<MLPFlowNet>(mlp, dtype); };
@@ -96,11 +99,15 @@ Toy2D make_toy2d(const Config& config, at::ScalarType dtype) {
   return Toy2D{std::move(p), std::move(prior), std::move(target)};
 }
 
-std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+at::Tensor Toy2DEvaluator::draw(Problem& problem, Adapter adapter) const {
   at::Generator gen = at::detail::createCPUGenerator(config_.eval.seed);
   const int64_t n = config_.eval.n_samples;
   at::Tensor x0 = at::randn({n, 2}, gen, at::TensorOptions().dtype(problem.latent_dtype));
-  at::Tensor samples = sample_final(problem, x0.to(problem.device), std::vector<std::string>(n, ""), gen);
+  return sample_final(problem, x0.to(problem.device), std::vector<std::string>(n, ""), gen, adapter);  // [n, 2]
+}
+
+std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
+  at::Tensor samples = draw(problem, Adapter::On);
   at::Tensor masses = mode_masses(samples, toy_.prior.means(), toy_.prior.stds());  // [M + 1], off last
   const int64_t M = toy_.prior.means().size(0);
   std::map<std::string, double> out;
@@ -108,11 +115,19 @@ std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const R
   out["off_mass"] = masses[M].item<double>();
   out["reward_eval"] = problem.reward->score(samples, {}).mean().item<double>();
   for (int64_t i = 0; i < M; ++i) out["mass_" + std::to_string(i)] = masses[i].item<double>();
-  if (final) {
+  auto drift = reference_.compare(problem, features_of(problem, samples), cycled_prompt_index(samples.size(0), 1),
+                                  [&](Adapter a) { return features_of(problem, draw(problem, a)); });
+  out.insert(drift.begin(), drift.end());
+  images_.clear();
+  if (final || epoch < 0) {
+    const std::string suffix = final ? "" : "_pretrained";
+    write_toy_plots(toy_, samples, masses, run.path("plots"), suffix, out["tv_modes"]);
+    images_ = {{"samples" + suffix, run.path("plots/samples" + suffix + ".png")},
+               {"mode_masses" + suffix, run.path("plots/mode_masses" + suffix + ".png")}};
+  }
+  if (final)
     save_safetensors(run.path("final_samples.safetensors"),
                      std::vector<std::pair<std::string, at::Tensor>>{{"samples", samples.to(at::kFloat).cpu()}});
-    write_toy_plots(toy_, samples, masses, run.path("plots"), out["tv_modes"]);
-  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "algorithms/trainer.h"
 #include "config/config.h"
 #include "models/gaussian_mixture.h"
+#include "problems/eval_metrics.h"
 
 namespace nablagfn {
 
@@ -24,17 +25,22 @@ Toy2D make_toy2d(const Config& config, at::ScalarType dtype);
 at::ScalarType toy_dtype(const Config& config);
 
 // Evaluation: draws eval.n_samples from the policy with a fixed seed, reports tv_modes (total variation
-// of per-mode masses to the exact target's), reward_eval, mass_i; at the end writes
-// final_samples.safetensors and plots (samples over the target density, masses beside the exact ones,
-// training curves).
+// of per-mode masses to the exact target's), reward_eval, mass_i, diversity and prior_fid of the points
+// (problems/eval_metrics.h); for the pretrained model (epoch -1) plots/samples_pretrained.png and
+// plots/mode_masses_pretrained.png; at the end final_samples.safetensors and plots (samples over the
+// target density, masses beside the exact ones).
 class Toy2DEvaluator : public Evaluator {
  public:
   Toy2DEvaluator(const Toy2D& toy, const Config& config) : toy_(toy), config_(config) {}
   std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) override;
+  std::vector<std::pair<std::string, std::string>> images() const override { return images_; }
 
  private:
+  at::Tensor draw(Problem& problem, Adapter adapter) const;  // the fixed evaluation samples [n, 2]
   const Toy2D& toy_;
   const Config& config_;
+  PriorReference reference_;
+  std::vector<std::pair<std::string, std::string>> images_;
 };
 
 }  // namespace nablagfn

@@ -87,10 +87,13 @@ void AestheticReward::to(c10::Device device, at::ScalarType dtype) {
 
 at::Tensor AestheticReward::score(const at::Tensor& images, const std::vector<std::string>& prompts) {
   check_reward_inputs(*this, images, prompts, dtype_);
+  return head_(image_embedding(images)).squeeze(1);  // [B, 1] -> [B]
+}
+
+at::Tensor AestheticReward::image_embedding(const at::Tensor& images) {
   at::Tensor pixel_values = clip_preprocess(images, vision_->config().image_size);  // [B, 3, S, S]
   at::Tensor embeds = vision_(pixel_values).image_embeds;                            // [B, E]
-  embeds = embeds / embeds.norm(2, -1, /*keepdim=*/true);                            // unit length
-  return head_(embeds).squeeze(1);                                                   // [B, 1] -> [B]
+  return embeds / embeds.norm(2, -1, /*keepdim=*/true);                              // unit length
 }
 
 std::unique_ptr<AestheticReward> make_aesthetic_reward(const RewardConfig& config, c10::Device device) {

@@ -35,7 +35,7 @@ TORCH_MODULE(AestheticHead);
 // shapes are not those of LAION's MLP.
 AestheticHead load_aesthetic_head(const std::string& path);
 
-class AestheticReward : public Reward {
+class AestheticReward : public Reward, public ImageEmbedding {
  public:
   // Error (with a hint) when the head's input width differs from the tower's projection width.
   AestheticReward(CLIPVisionModelWithProjection vision, AestheticHead head, const std::string& source);
@@ -44,6 +44,8 @@ class AestheticReward : public Reward {
   bool uses_prompt() const override { return false; }
   // images [B, 3, H, W] in [0, 1] of dtype() -> [B] of dtype(), with a graph to the images.
   at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
+  // images -> [B, E] unit-length tower embedding (the head's input), graph to the images.
+  at::Tensor image_embedding(const at::Tensor& images) override;
   // Moves the weights; float32 is the contract of Reward, float64 exists for gradient checks.
   void to(c10::Device device, at::ScalarType dtype);
   at::ScalarType dtype() const { return dtype_; }

@@ -35,9 +35,7 @@ void CLIPScoreReward::to(c10::Device device, at::ScalarType dtype) {
 
 at::Tensor CLIPScoreReward::score(const at::Tensor& images, const std::vector<std::string>& prompts) {
   check_reward_inputs(*this, images, prompts, dtype_);
-  at::Tensor pixel_values = clip_preprocess(images, model_->config().vision.image_size);  // [B, 3, S, S]
-  at::Tensor image_embeds = model_->get_image_features(pixel_values);                     // [B, E]
-  image_embeds = image_embeds / image_embeds.norm(2, -1, /*keepdim=*/true);
+  at::Tensor image_embeds = image_embedding(images);  // [B, E]
   at::Tensor text_embeds;
   {
     torch::NoGradGuard no_grad;  // prompts are constants: no graph through the text tower
@@ -46,6 +44,12 @@ at::Tensor CLIPScoreReward::score(const at::Tensor& images, const std::vector<st
     text_embeds = text_embeds / text_embeds.norm(2, -1, /*keepdim=*/true);
   }
   return model_->logit_scale.exp() * (image_embeds * text_embeds).sum(-1);  // [B, E] -> [B]
+}
+
+at::Tensor CLIPScoreReward::image_embedding(const at::Tensor& images) {
+  at::Tensor pixel_values = clip_preprocess(images, model_->config().vision.image_size);  // [B, 3, S, S]
+  at::Tensor embeds = model_->get_image_features(pixel_values);  // [B, E]
+  return embeds / embeds.norm(2, -1, /*keepdim=*/true);
 }
 
 std::unique_ptr<CLIPScoreReward> make_clip_score_reward(const std::string& name, const RewardConfig& config,

@@ -24,7 +24,7 @@ namespace nablagfn {
 // when absent. options.max_length / pad_id as the caller's model needs.
 CLIPTokenizer load_reward_tokenizer(const std::string& path, CLIPTokenizerOptions options);
 
-class CLIPScoreReward : public Reward {
+class CLIPScoreReward : public Reward, public ImageEmbedding {
  public:
   // name: the registered name ("pickscore" or "clip_score"); the formula is the same.
   CLIPScoreReward(std::string name, CLIPModel model, CLIPTokenizer tokenizer);
@@ -33,6 +33,8 @@ class CLIPScoreReward : public Reward {
   bool uses_prompt() const override { return true; }
   // images [B, 3, H, W] in [0, 1] of dtype(), B prompts -> [B] of dtype(), with a graph to the images only.
   at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
+  // images -> [B, E] unit-length image-tower embedding, graph to the images.
+  at::Tensor image_embedding(const at::Tensor& images) override;
   // Moves the weights; float32 is the contract of Reward, float64 exists for gradient checks.
   void to(c10::Device device, at::ScalarType dtype);
   at::ScalarType dtype() const { return dtype_; }

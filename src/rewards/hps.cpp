@@ -26,9 +26,7 @@ void HPSReward::to(c10::Device device, at::ScalarType dtype) {
 
 at::Tensor HPSReward::score(const at::Tensor& images, const std::vector<std::string>& prompts) {
   check_reward_inputs(*this, images, prompts, dtype_);
-  at::Tensor pixel_values = hps_preprocess(images, model_->config().vision.image_size);  // [B, 3, S, S]
-  at::Tensor image_features = model_->get_image_features(pixel_values);                  // [B, E]
-  image_features = image_features / image_features.norm(2, -1, /*keepdim=*/true);
+  at::Tensor image_features = image_embedding(images);  // [B, E]
   at::Tensor text_features;
   {
     torch::NoGradGuard no_grad;  // prompts are constants: no graph through the text tower
@@ -37,6 +35,12 @@ at::Tensor HPSReward::score(const at::Tensor& images, const std::vector<std::str
     text_features = text_features / text_features.norm(2, -1, /*keepdim=*/true);
   }
   return (image_features * text_features).sum(-1);  // [B, E] -> [B]
+}
+
+at::Tensor HPSReward::image_embedding(const at::Tensor& images) {
+  at::Tensor pixel_values = hps_preprocess(images, model_->config().vision.image_size);  // [B, 3, S, S]
+  at::Tensor embeds = model_->get_image_features(pixel_values);  // [B, E]
+  return embeds / embeds.norm(2, -1, /*keepdim=*/true);
 }
 
 std::unique_ptr<HPSReward> make_hps_reward(const RewardConfig& config, c10::Device device) {

@@ -19,7 +19,7 @@
 
 namespace nablagfn {
 
-class HPSReward : public Reward {
+class HPSReward : public Reward, public ImageEmbedding {
  public:
   HPSReward(CLIPModel model, CLIPTokenizer tokenizer);
   std::string name() const override { return "hps"; }
@@ -27,6 +27,8 @@ class HPSReward : public Reward {
   bool uses_prompt() const override { return true; }
   // images [B, 3, H, W] in [0, 1] of dtype(), B prompts -> [B] of dtype() in [-1, 1], graph to the images only.
   at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
+  // images -> [B, E] unit-length image-tower embedding, graph to the images.
+  at::Tensor image_embedding(const at::Tensor& images) override;
   // Moves the weights; float32 is the contract of Reward, float64 exists for gradient checks.
   void to(c10::Device device, at::ScalarType dtype);
   at::ScalarType dtype() const { return dtype_; }

@@ -24,4 +24,13 @@ class Reward {
   virtual at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) = 0;
 };
 
+// Rewards built on a CLIP image tower (aesthetic, pickscore / clip_score, hps) also expose the tower's
+// embedding: the features of the evaluation's diversity and prior drift (problems/eval_metrics.h).
+class ImageEmbedding {
+ public:
+  virtual ~ImageEmbedding() = default;
+  // images [B, 3, H, W] in [0, 1] as for score() -> [B, E] unit-length rows, with a graph to images.
+  virtual at::Tensor image_embedding(const at::Tensor& images) = 0;
+};
+
 }  // namespace nablagfn
