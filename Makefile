@@ -1,13 +1,16 @@
 # make demo  - installs what is missing, builds, runs the embedded default (for now: the 2-D toy)
 # make test  - installs what is missing, builds, runs the CPU test suite (every label but gpu)
 # make build - configure + build only
+# make format - clang-format (.clang-format) the lines changed against $(FORMAT_BASE), nothing else
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBIAN_PACKAGES = cmake g++ ninja-build ccache libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgtest-dev libgmock-dev dataset-fashion-mnist
 
-.PHONY: deps build test demo clean
+FORMAT_BASE ?= main
+
+.PHONY: deps build test demo clean format
 
 deps:
 	@tools/install_deps.sh $(DEBIAN_PACKAGES)
@@ -23,6 +26,9 @@ test: build
 
 demo: build
 	$(BUILD)/nablagfn train --config configs/toy2d_td_backup.jsonc --out runs/toy2d_td_backup
+
+format:
+	git clang-format --style=file $(FORMAT_BASE) -- src tests bench tools
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,6 @@
-// Attention kernels: the fused path (sdpa on libtorch >= 2.0, the reference on 1.13) agrees with the
-// written-out reference, alone and inside a UNet; the backend switch reaches every Attention.
+// Attention kernels: the reference equals softmax written out (float64 kept float64); the fused path
+// (sdpa on libtorch >= 2.0; skipped on 1.13, where it is the reference) agrees with it, alone and inside a
+// UNet; the backend switch reaches every Attention.
 #include <torch/torch.h>
 
 #include "core/compat.h"
@@ -27,14 +28,31 @@ int count_backend(torch::nn::Module& root, AttentionBackend backend, int* total)
 
 }  // namespace
 
-TEST(Attention, FusedKernelAgreesWithReference) {
+// libtorch 1.13 has no scaled_dot_product_attention: attention_fused is attention_reference there, and a
+// comparison would test the reference against itself. The CUDA comparison is in test_kernels_gpu (gpu).
+#define SKIP_WITHOUT_FUSED_ATTENTION()                                                               \
+  if (!compat::has_fused_attention())                                                                \
+  GTEST_SKIP() << "this libtorch has no fused attention (attention_fused is the reference itself); " \
+                  "test_kernels_gpu compares them on CUDA"
+
+TEST(Attention, ReferenceEqualsSoftmaxWrittenOut) {
   torch::manual_seed(0);
   torch::Tensor q = torch::randn({2, 3, 7, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
-  torch::Tensor ref = compat::attention_reference(q, k, v, {}, 0.35);
-  EXPECT_CLOSE(compat::attention_fused(q, k, v, {}, 0.35), ref, 1e-5);
-  // Against softmax written independently.
   torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * 0.35, -1);
-  EXPECT_CLOSE(ref, torch::matmul(probs, v), 1e-6);
+  EXPECT_CLOSE(compat::attention_reference(q, k, v, {}, 0.35), torch::matmul(probs, v), 1e-6);
+  // float64 stays float64 through the softmax (gradchecks rely on it).
+  torch::Tensor qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), vd = v.to(torch::kDouble);
+  torch::Tensor probs_d = torch::softmax(torch::matmul(qd, kd.transpose(-2, -1)) * 0.35, -1);
+  torch::Tensor ref_d = compat::attention_reference(qd, kd, vd, {}, 0.35);
+  EXPECT_EQ(ref_d.scalar_type(), torch::kDouble);
+  EXPECT_CLOSE(ref_d, torch::matmul(probs_d, vd), 1e-14);
+}
+
+TEST(Attention, FusedKernelAgreesWithReference) {
+  SKIP_WITHOUT_FUSED_ATTENTION();
+  torch::manual_seed(0);
+  torch::Tensor q = torch::randn({2, 3, 7, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
+  EXPECT_CLOSE(compat::attention_fused(q, k, v, {}, 0.35), compat::attention_reference(q, k, v, {}, 0.35), 1e-5);
 }
 
 TEST(Attention, BackendNamesAndSwitchReachEveryModule) {
@@ -53,6 +71,7 @@ TEST(Attention, BackendNamesAndSwitchReachEveryModule) {
 }
 
 TEST(Attention, UNetForwardReferenceEqualsFused) {
+  SKIP_WITHOUT_FUSED_ATTENTION();
   UNet2DConditionModel unet = load_unet(data_path("unet_sd2_tiny"));
   torch::manual_seed(0);
   torch::Tensor x = torch::randn({2, 4, 8, 8}), c = torch::randn({2, 7, 24});
@@ -64,19 +83,38 @@ TEST(Attention, UNetForwardReferenceEqualsFused) {
   EXPECT_CLOSE(fused, ref, 1e-5);
 }
 
-TEST(Attention, UpcastReferenceInBFloat16IsCloseToFloat32) {
+namespace {
+// A 2-head self-attention of width 16 on the reference backend, weights from seed 0.
+Attention small_attention(bool upcast) {
   torch::manual_seed(0);
   AttentionOptions o;
   o.query_dim = 16;
   o.heads = 2;
   o.dim_head = 8;
-  o.upcast_attention = true;
+  o.upcast_attention = upcast;
   Attention attn(o);
   attn->set_backend(AttentionBackend::Reference);
+  return attn;
+}
+}  // namespace
+
+TEST(Attention, UpcastReferenceInBFloat16IsCloseToFloat32) {
+  Attention attn = small_attention(true);
   torch::Tensor x = torch::randn({2, 9, 16});
   torch::Tensor ref = attn(x);
   attn->to(torch::kBFloat16);
   torch::Tensor low = attn(x.to(torch::kBFloat16));
   EXPECT_EQ(low.scalar_type(), torch::kBFloat16);
   EXPECT_CLOSE(low.to(torch::kFloat), ref, 3e-2);
+}
+
+TEST(Attention, UpcastLeavesFloat64Alone) {
+  // The same weights with and without upcasting: identical in float64 (an fp32 detour would differ by ~1e-7).
+  Attention attn = small_attention(true), plain = small_attention(false);
+  attn->to(torch::kDouble);
+  plain->to(torch::kDouble);
+  torch::Tensor x = torch::randn({2, 9, 16}, torch::kDouble);
+  torch::Tensor out = attn(x);
+  EXPECT_EQ(out.scalar_type(), torch::kDouble);
+  EXPECT_CLOSE(out, plain(x), 1e-15);
 }

@@ -1,13 +1,16 @@
 // Smoke tests of the baselines of spec §7 on a small toy problem (float64, 10 steps, 8 trajectories):
 // three updates of each run and give finite losses close to pinned values; a short overfit raises the
 // mean reward of the gradient methods; a few properties every baseline must have at the first update
-// (the policy starts as the pretrained model); DAG-DB's and residual DB's losses against their formulas
-// written out here (random policy and flow weights, every transition trained); the errors for
-// unsupported settings.
+// (the policy starts as the pretrained model); every baseline's loss against its formula written out here
+// in float64 from the stored trajectories and the scheduler's primitives (random policy and flow weights,
+// every transition trained, the algorithm's random draws replayed from a copy of its generator); the
+// errors for unsupported settings.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <functional>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/dag_db.h"
@@ -204,19 +207,23 @@ struct FormulaCase {
     config.algorithm.gamma_mode = "sqrt";
     algo = algorithm_registry().create(name, toy.problem, config);
     randomise_weights(toy.problem.denoiser->trainable_parameters(), 5);
-    randomise_weights(algo->extra_parameter_groups().at(0).params, 6);
-    flow = flow_copy(toy.problem, *algo);
+    if (!algo->extra_parameter_groups().empty()) {  // DB-type methods: the scalar flow network
+      randomise_weights(algo->extra_parameter_groups().at(0).params, 6);
+      flow = flow_copy(toy.problem, *algo);
+    }
     at::Generator gen = at::detail::createCPUGenerator(8);
     at::Tensor x0 = at::randn({4, 2}, gen, at::TensorOptions().dtype(at::kDouble));
     mb = rollout(toy.problem, x0, {"", "", "", ""}, gen, algo->rollout_options());
-    mb.eps_old = mb.eps_old + 0.05;  // a non-zero ℓ_R
+    if (mb.eps_old.defined()) mb.eps_old = mb.eps_old + 0.05;  // a non-zero ℓ_R
   }
   at::Tensor F(const at::Tensor& x, int k) {
     return flow->forward(x, at::full({x.size(0)}, toy.problem.scheduler->state_timestep(k), at::kLong), {}).view({-1});
   }
   at::Tensor r(const at::Tensor& x) { return toy.problem.reward->score(x, {}).to(at::kDouble); }
+  // The generator accumulate() draws from; a copy replays its draws.
+  static at::Generator step_gen() { return at::detail::createCPUGenerator(9); }
   double loss() {
-    at::Generator gen = at::detail::createCPUGenerator(9);
+    at::Generator gen = step_gen();
     StepInfo info{0, 10, 0, gen, gen};
     algo->begin_epoch(mb, info);
     return algo->accumulate(mb, info, 1.0)["loss"];
@@ -276,6 +283,141 @@ TEST(Baselines, ResidualDBLossMatchesItsFormula) {
         return log_f + log_ratio - log_f_next;
       });
   EXPECT_NEAR(f.loss(), expected, 1e-10 * std::max(1.0, std::abs(expected)));
+}
+
+// ReFL (ImageReward Alg. 1): L = s·mean_b relu(target − r(x̂0(x_m))), m ~ U{K − N, …, K − 1} per row.
+TEST(Baselines, ReFLLossMatchesItsFormula) {
+  FormulaCase f("refl");
+  const Scheduler& S = *f.toy.problem.scheduler;
+  const AlgorithmConfig& a = f.config.algorithm;
+  const int K = S.n_steps();
+  at::Tensor m = at::randint(K - a.refl_last_steps, K, {f.mb.size()}, FormulaCase::step_gen(), at::kLong);
+  double total = 0.0;
+  for (int64_t b = 0; b < f.mb.size(); ++b) {
+    at::Tensor kk = m.slice(0, b, b + 1), x = f.mb.x[b][m[b].item<int64_t>()].unsqueeze(0);  // [1, 2]
+    at::Tensor eps = f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On);
+    total += std::max(0.0, a.refl_target - f.r(S.predict_x0(kk, x, eps)).item<double>());
+  }
+  const double expected = a.refl_loss_scale * total / static_cast<double>(f.mb.size());
+  ASSERT_GT(expected, 0.0);  // the hinge is active
+  EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, expected));
+}
+
+// DRaFT-K (DRaFT Alg. 1): from the stored x_{K−K_d}, K_d steps x' = μ_θ(x) + σ·z with fresh z; L = −mean r.
+TEST(Baselines, DRaFTLossMatchesItsFormula) {
+  FormulaCase f("draft");
+  const Scheduler& S = *f.toy.problem.scheduler;
+  const int K = S.n_steps(), B = static_cast<int>(f.mb.size());
+  at::Generator gen = FormulaCase::step_gen();
+  at::NoGradGuard no_grad;
+  at::Tensor x = f.mb.x.select(1, K - f.config.algorithm.draft_k);  // [B, 2]
+  for (int k = K - f.config.algorithm.draft_k; k < K; ++k) {
+    at::Tensor kk = at::full({B}, k, at::kLong);
+    at::Tensor eps = f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On);
+    at::Tensor z = at::randn(x.sizes(), gen, x.options());
+    x = S.step_mean(kk, x, eps) + S.step_std(kk, x).view({B, 1}) * z;
+  }
+  const double expected = -f.r(x).mean().item<double>();
+  EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, std::abs(expected)));
+}
+
+// DRaFT-LV: n re-noisings x = √ᾱ_{K−1}·x_K + √(1 − ᾱ_{K−1})·ε_i of the final state, one last step each;
+// L = −(1/B) Σ_i Σ_b r(x_out).
+TEST(Baselines, DRaFTLVLossMatchesItsFormula) {
+  FormulaCase f("draft_lv");
+  const Scheduler& S = *f.toy.problem.scheduler;
+  const int K = S.n_steps(), n = f.config.algorithm.draft_lv_n;
+  const int64_t B = f.mb.size();
+  at::Generator gen = FormulaCase::step_gen();
+  at::NoGradGuard no_grad;
+  const double ab = S.state_alpha_bar(K - 1);
+  at::Tensor x_final = f.mb.x.select(1, K).repeat({n, 1});  // [n·B, 2]
+  at::Tensor x = std::sqrt(ab) * x_final + std::sqrt(1 - ab) * at::randn(x_final.sizes(), gen, x_final.options());
+  at::Tensor kk = at::full({n * B}, K - 1, at::kLong);
+  at::Tensor eps = f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On);
+  at::Tensor z = at::randn(x.sizes(), gen, x.options());
+  at::Tensor x_out = S.step_mean(kk, x, eps) + S.step_std(kk, x).view({n * B, 1}) * z;
+  const double expected = -f.r(x_out).sum().item<double>() / static_cast<double>(B);
+  EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, std::abs(expected)));
+}
+
+// DDPO (PPO-clip, DDPO train.py): A_b = clip((r_b − mean r)/(std r + 1e-6)), ρ = exp(log π_θ − log π_old);
+// L = mean over b and k of max(−A ρ, −A clip(ρ, 1 ± ε)). The policy moves after the rollout so ρ ≠ 1.
+TEST(Baselines, DDPOLossMatchesItsFormula) {
+  FormulaCase f("ddpo");
+  f.config.algorithm.ddpo_clip_range = 0.05;
+  f.algo = algorithm_registry().create("ddpo", f.toy.problem, f.config);
+  {
+    at::NoGradGuard no_grad;
+    at::Generator gen = at::detail::createCPUGenerator(12);
+    for (const auto& p : f.toy.problem.denoiser->trainable_parameters())
+      p.add_(0.02 * at::randn(p.sizes(), gen, p.options()));
+  }
+  const Scheduler& S = *f.toy.problem.scheduler;
+  const AlgorithmConfig& a = f.config.algorithm;
+  const int K = S.n_steps();
+  const int64_t B = f.mb.size();
+  at::Tensor r = f.mb.reward.to(at::kDouble);
+  at::Tensor adv =
+      ((r - r.mean()) / (r.var(/*unbiased=*/false).sqrt() + 1e-6)).clamp(-a.ddpo_adv_clip, a.ddpo_adv_clip);
+  at::NoGradGuard no_grad;
+  double total = 0.0, n_clipped = 0.0;
+  for (int k = 0; k < K; ++k) {
+    at::Tensor kk = at::full({B}, k, at::kLong), x = f.mb.x.select(1, k);
+    at::Tensor mean = S.step_mean(kk, x, f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On));
+    at::Tensor ratio = at::exp(gaussian_log_prob(f.mb.x.select(1, k + 1), mean, S.step_std(kk, x)) -
+                               f.mb.log_prob.select(1, k).to(at::kDouble));  // [B]
+    at::Tensor clipped = ratio.clamp(1 - a.ddpo_clip_range, 1 + a.ddpo_clip_range);
+    total += at::maximum(-adv * ratio, -adv * clipped).sum().item<double>();
+    n_clipped += ((ratio - 1).abs() > a.ddpo_clip_range).sum().item<double>();
+  }
+  const double expected = total / static_cast<double>(K * B);
+  // Both branches of the clip occur.
+  ASSERT_GT(n_clipped, 0.0);
+  ASSERT_LT(n_clipped, static_cast<double>(K * B));
+  // DDPO computes the surrogate in float32 (as the reference does): float32 rounding.
+  EXPECT_NEAR(f.loss(), expected, 1e-6 * std::max(1.0, std::abs(expected)));
+}
+
+// Adjoint matching (lean adjoint, Domingo-Enrich et al. 2024): a_K = β∇r(x_K), a_k = J_{μ#}(x_k)ᵀ a_{k+1},
+// with J_{μ#} by central differences here (the implementation uses VJPs); L = mean over b, k and the state
+// elements of ((μ_θ − μ_#)/σ_k − σ_k·a_{k+1})².
+TEST(Baselines, AdjointMatchingLossMatchesItsFormula) {
+  FormulaCase f("adjoint_matching");
+  Problem& P = f.toy.problem;
+  const Scheduler& S = *P.scheduler;
+  const int K = S.n_steps();
+  const int64_t B = f.mb.size();
+  const double beta = f.config.algorithm.beta, h = 1e-5;
+  at::NoGradGuard no_grad;
+  auto mu_ref = [&](const at::Tensor& x, int k) {
+    at::Tensor kk = at::full({x.size(0)}, k, at::kLong);
+    return S.step_mean(kk, x, P.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::Off));
+  };
+  // ∇r of the linear toy reward by central differences too.
+  auto vjp = [&](const std::function<at::Tensor(const at::Tensor&)>& g, const at::Tensor& x, const at::Tensor& v) {
+    at::Tensor out = at::zeros_like(x);  // [B, 2]
+    for (int d = 0; d < 2; ++d) {
+      at::Tensor e = at::zeros_like(x);
+      e.select(1, d).fill_(h);
+      at::Tensor column = (g(x + e) - g(x - e)) / (2 * h);  // ∂g/∂x_d: [B, 2] or [B]
+      out.select(1, d).copy_(column.dim() == 1 ? column * v : (column * v).sum(1));
+    }
+    return out;
+  };
+  std::vector<at::Tensor> adj(K + 1);
+  adj[K] = beta * vjp([&](const at::Tensor& x) { return f.r(x); }, f.mb.x.select(1, K), at::ones({B}, at::kDouble));
+  for (int k = K - 1; k >= 1; --k)
+    adj[k] = vjp([&](const at::Tensor& x) { return mu_ref(x, k); }, f.mb.x.select(1, k), adj[k + 1]);
+  double total = 0.0;
+  for (int k = 0; k < K; ++k) {
+    at::Tensor kk = at::full({B}, k, at::kLong), x = f.mb.x.select(1, k);
+    at::Tensor sigma = S.step_std(kk, x).view({B, 1});
+    at::Tensor mu_pol = S.step_mean(kk, x, P.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On));
+    total += ((mu_pol - mu_ref(x, k)) / sigma - sigma * adj[k + 1]).pow(2).mean().item<double>();
+  }
+  const double expected = total / K;
+  EXPECT_NEAR(f.loss(), expected, 1e-7 * std::max(1.0, expected));
 }
 
 TEST(Baselines, DAGBetaAnnealing) {

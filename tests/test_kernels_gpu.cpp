@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compat.h"
 #include "kernels/fused_ops.h"
 #include "models/attention.h"
 #include "models/cuda_sampling.h"
@@ -214,6 +215,21 @@ UNet2DConditionModel tiny_unet(at::ScalarType dtype) {
 }
 
 }  // namespace
+
+// The fused-vs-reference comparison test_attention skips on libtorch 1.13 (no sdpa there); here sdpa's
+// CUDA kernels (memory-efficient in fp32, flash in bf16) against the written-out reference.
+TEST(KernelsGpu, FusedAttentionMatchesReference) {
+  ASSERT_TRUE(compat::has_fused_attention());
+  torch::manual_seed(0);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const at::Tensor q = randn({2, 3, 70, 64}, dtype), k = randn({2, 3, 50, 64}, dtype),
+                     v = randn({2, 3, 50, 64}, dtype);
+    const at::Tensor ref = compat::attention_reference(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), {}, 0.125);
+    // fp32: summation order only; bf16: inputs and output rounded to 8 bits of mantissa.
+    EXPECT_CLOSE(compat::attention_fused(q, k, v, {}, 0.125).to(at::kFloat), ref, dtype == at::kFloat ? 1e-4 : 3e-2)
+        << c10::toString(dtype);
+  }
+}
 
 TEST(KernelsGpu, TinyUNetFusedPathMatchesReference) {
   at::globalContext().setAllowTF32CuDNN(false);

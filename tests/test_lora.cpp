@@ -21,15 +21,9 @@
 
 using namespace nablagfn;
 using test::data_path;
+using test::temp_dir;
 
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("nablagfn_test_lora_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 LoRAConfig fixture_config() {
   LoRAConfig c;
@@ -55,7 +49,7 @@ TEST(LoRAParity, OutputAndEveryLoRAGradientMatchPeft) {
   lora.load(data_path("unet_sd15_tiny_lora/lora_peft.safetensors"));
   torch::Tensor out = f.forward(f.io.at("sample"));
   const double err_out = test::rel_err(out, f.io.at("out"));
-  EXPECT_LE(err_out, 1e-4);
+  EXPECT_ERR_LE(err_out, 1e-4);
 
   auto named = lora.named_parameters();
   std::vector<torch::Tensor> params;
@@ -77,8 +71,8 @@ TEST(LoRAParity, OutputAndEveryLoRAGradientMatchPeft) {
   }
   std::printf("[lora] out rel err %.3g, grads: max err / max |grad| %.3g, worst per-tensor rel err %.3g\n", err_out,
               worst, worst_own);
-  EXPECT_LE(worst, 1e-4);
-  EXPECT_LE(worst_own, 1e-3);
+  EXPECT_ERR_LE(worst, 1e-4);
+  EXPECT_ERR_LE(worst_own, 1e-3);
 }
 
 TEST(LoRAGate, OffEqualsBaseAndMaskEqualsPerCall) {

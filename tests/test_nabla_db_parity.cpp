@@ -107,7 +107,7 @@ struct NablaDBFixture {
       ASSERT_TRUE(term.value->defined()) << term.name;
       const double err = test::rel_err(*term.value, io.at(pre + term.name) * term.scale);
       std::printf("[nabla_db k=%d] %-9s rel err %.3g\n", k, term.name, err);
-      EXPECT_LE(err, term.tol) << term.name;
+      EXPECT_ERR_LE(err, term.tol) << term.name;
     }
     at::Tensor loss = torch::stack({t.total, t.l_F, t.l_B, t.l_T, t.l_R});  // [5]
     const at::Tensor& loss_ref = io.at(pre + "loss");
@@ -115,7 +115,7 @@ struct NablaDBFixture {
       const double err = test::rel_err(loss[i], loss_ref[i]);
       std::printf("[nabla_db k=%d] loss[%d] %.7g vs %.7g, rel err %.3g\n", k, i, loss[i].item<double>(),
                   loss_ref[i].item<double>(), err);
-      EXPECT_LE(err, tol.loss) << "loss part " << i;
+      EXPECT_ERR_LE(err, tol.loss) << "loss part " << i;
     }
     t.total.backward();
     size_t n_ref = 0;
@@ -148,7 +148,7 @@ struct NablaDBFixture {
       const double abs_err = (g - ref).abs().max().item<double>();
       worst_of_max = std::max(worst_of_max, abs_err / group_max);
       if (own <= 1e-6 * group_max) continue;
-      if (per_tensor) EXPECT_LE(abs_err / own, tol) << name;
+      if (per_tensor) EXPECT_ERR_LE(abs_err / own, tol) << name;
       if (abs_err / own > worst) {
         worst = abs_err / own;
         worst_name = name;
@@ -156,7 +156,7 @@ struct NablaDBFixture {
     }
     std::printf("%s %zu %s gradients: worst per-tensor rel err %.3g (%s), worst err / max |grad| %.3g\n", pre.c_str(),
                 n, group.c_str(), worst, worst_name.c_str(), worst_of_max);
-    EXPECT_LE(worst_of_max, per_tensor ? 1e-4 : tol);
+    EXPECT_ERR_LE(worst_of_max, per_tensor ? 1e-4 : tol);
   }
 };
 
@@ -219,7 +219,7 @@ TEST(NablaDBParity, TerminalLoRAGradientsInTheReferenceArithmetic) {
   const double err_l_F = test::rel_err(l_F, loss_ref[1]);
   std::printf("[nabla_db k=49, reference arithmetic] l_F %.7g vs %.7g, rel err %.3g\n", l_F.item<double>(),
               loss_ref[1].item<double>(), err_l_F);
-  EXPECT_LE(err_l_F, 5e-4);
+  EXPECT_ERR_LE(err_l_F, 5e-4);
   (l_F + f.config.algorithm.output_reg * l_R).backward();
   f.check_gradients("k49_", f.parameters(), "lora", 1e-3, false);
 }

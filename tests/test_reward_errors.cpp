@@ -21,25 +21,10 @@
 namespace nablagfn {
 namespace {
 
-// Runs f, expects an Error whose one-line message contains every needle and that carries a hint.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    EXPECT_FALSE(e.hint().empty()) << msg;
-    for (const auto& needle : needles)
-      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 std::string temp_file(const std::string& name, const std::string& bytes) {
-  const std::string path = std::string(NABLAGFN_BINARY_DIR) + "/test_reward_errors_" + name;
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
+  return test::temp_file("test_reward_errors_" + name, bytes);
 }
 
 TEST(RewardErrors, PthReadsAModuleStateDictWithMetadata) {
@@ -62,10 +47,21 @@ TEST(RewardErrors, MalformedPthFiles) {
   expect_error([] { load_pth(test::data_path("pth/legacy.pth")); }, {"legacy"});
   const std::string head = read_file(test::data_path("clip_vision_tiny/aesthetic_head.pth"));
   expect_error([&] { load_pth(temp_file("truncated.pth", head.substr(0, head.size() / 2))); },
-               {"cannot read torch.save archive"});
+               {"corrupt zip archive", "no end of central directory"});
   expect_error([] { load_pth(test::data_path("pth/not_a_dict.pth")); }, {"not a state dict"});
   expect_error([] { load_pth(test::data_path("pth/non_tensor_value.pth")); }, {"'epoch'", "not a tensor"});
   expect_error([] { load_pth(test::data_path("pth/missing.pth")); }, {"cannot open"});
+}
+
+TEST(RewardErrors, PthRecordWithAFlippedByteFailsItsCRC) {
+  // libtorch's own reader (miniz built without CRC checks) loads this file with one weight changed.
+  const std::string good = read_file(test::data_path("pth/module_state_dict.pth"));
+  const at::Tensor w = load_pth(test::data_path("pth/module_state_dict.pth")).at("0.weight");
+  const size_t at = good.find(std::string(static_cast<const char*>(w.data_ptr()), w.nbytes()));
+  ASSERT_NE(at, std::string::npos);
+  std::string bad = good;
+  bad[at + 5] ^= 0x10;
+  expect_error([&] { load_pth(temp_file("flipped.pth", bad)); }, {"record 'data/", "fails its CRC-32 check"});
 }
 
 TEST(RewardErrors, AestheticHeadThatDoesNotFitTheTower) {

@@ -55,7 +55,7 @@ TEST(RewardGradcheck, Aesthetic) {
   auto reward = make_aesthetic_reward(config, at::kCPU);
   reward->to(at::kCPU, at::kDouble);
   RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"", ""}); };
-  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+  EXPECT_ERR_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
 TEST(RewardGradcheck, ClipModelPickscore) {
@@ -64,7 +64,7 @@ TEST(RewardGradcheck, ClipModelPickscore) {
   auto reward = make_clip_score_reward("pickscore", config, at::kCPU);
   reward->to(at::kCPU, at::kDouble);
   RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
-  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+  EXPECT_ERR_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
 TEST(RewardGradcheck, Hps) {
@@ -73,7 +73,7 @@ TEST(RewardGradcheck, Hps) {
   auto reward = make_hps_reward(config, at::kCPU);
   reward->to(at::kCPU, at::kDouble);
   RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
-  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+  EXPECT_ERR_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
 TEST(RewardGradcheck, TorchscriptWithPrompts) {
@@ -82,7 +82,7 @@ TEST(RewardGradcheck, TorchscriptWithPrompts) {
   auto reward = make_torchscript_reward(config, at::kCPU);
   reward->to(at::kCPU, at::kDouble);
   RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"a photo of a cat", "a dog"}); };
-  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+  EXPECT_ERR_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
 TEST(RewardGradcheck, TorchscriptTraced) {
@@ -91,7 +91,7 @@ TEST(RewardGradcheck, TorchscriptTraced) {
   auto reward = make_torchscript_reward(config, at::kCPU);
   reward->to(at::kCPU, at::kDouble);
   RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {}); };
-  EXPECT_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
+  EXPECT_ERR_LE(directional_gradcheck(r, tiny_images(), kStep, 6), kTolerance);
 }
 
 // The analytic rewards take points [B, D] and keep float64 (a central difference is exact for linear and
@@ -103,7 +103,7 @@ TEST(RewardGradcheck, LinearAndQuadratic) {
   for (const char* name : {"linear", "quadratic"}) {
     std::unique_ptr<Reward> reward = reward_registry().create(name, config, at::kCPU);
     RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {}); };
-    EXPECT_LE(directional_gradcheck(r, points, kStep, 6), 1e-8) << name;
+    EXPECT_ERR_LE(directional_gradcheck(r, points, kStep, 6), 1e-8) << name;
   }
 }
 

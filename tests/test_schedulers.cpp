@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <functional>
 #include <sstream>
 
 #include <ATen/ATen.h>
@@ -20,6 +19,7 @@
 #include "test_util.h"
 
 using namespace nablagfn;
+using test::error_of;
 
 namespace {
 
@@ -63,15 +63,6 @@ at::Tensor row_view(const at::Tensor& std, const at::Tensor& like) {
   std::vector<int64_t> shape(like.dim(), 1);
   shape[0] = like.size(0);
   return std.view(shape);  // [B] -> [B, 1, ...]
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

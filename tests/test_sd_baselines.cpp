@@ -62,7 +62,7 @@ OneStep one_step(const Config& c) {
   shape.insert(shape.end(), p.latent_shape.begin(), p.latent_shape.end());
   TrajectoryBatch batch = rollout(p, at::randn(shape, gen), {"a photo of a cat", "a photo of a cat"}, gen,
                                   algorithm->rollout_options());
-  StepInfo info{0, 10, 0, gen};
+  StepInfo info{0, 10, 0, gen, gen};
   algorithm->begin_epoch(batch, info);
   OneStep out;
   out.terms = algorithm->accumulate(batch, info, 1.0);

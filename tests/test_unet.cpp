@@ -17,15 +17,9 @@
 
 using namespace nablagfn;
 using test::data_path;
+using test::temp_dir;
 
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("nablagfn_test_unet_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 void check_unet_parity(const std::string& fixture) {
   UNet2DConditionModel unet = load_unet(data_path(fixture));
@@ -38,8 +32,8 @@ void check_unet_parity(const std::string& fixture) {
   torch::Tensor grad = torch::autograd::grad({(out * io.at("grad_weight")).sum()}, {sample})[0];
   const double err_grad = test::rel_err(grad, io.at("grad_sample"));
   std::printf("[%s] out rel err %.3g, grad_sample rel err %.3g\n", fixture.c_str(), err_out, err_grad);
-  EXPECT_LE(err_out, 1e-4);
-  EXPECT_LE(err_grad, 1e-3);
+  EXPECT_ERR_LE(err_out, 1e-4);
+  EXPECT_ERR_LE(err_grad, 1e-3);
 }
 
 }  // namespace
@@ -98,7 +92,24 @@ TEST(UNetLoad, StrictLoadingReportsEveryMismatch) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("missing [mid_block.resnets.0.conv1.weight]"), std::string::npos) << msg;
     EXPECT_NE(msg.find("unexpected [mid_block.resnets.0.extra.weight]"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("mis-shaped [conv_out.bias"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mismatched [conv_out.bias"), std::string::npos) << msg;
+  }
+}
+
+TEST(UNetLoad, RelabelledDtypeIsRefusedNotCast) {
+  // conv_out.bias's float32 bytes declared I32: same byte count, so only the dtype check can catch it
+  // (copy_ would cast 1.0f to 1065353216.0).
+  UNet2DConditionModel unet(load_unet_config(data_path("unet_sd15_tiny/unet/config.json")));
+  TensorMap weights = load_safetensors(data_path("unet_sd15_tiny/unet/diffusion_pytorch_model.safetensors"));
+  weights["conv_out.bias"] = weights["conv_out.bias"].view(torch::kInt);
+  const std::string path = temp_dir("relabel") + "/w.safetensors";
+  save_safetensors(path, weights);
+  try {
+    load_state_dict(*unet, load_safetensors(path), path);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mismatched [conv_out.bias (file Int[4], model Float[4])]"), std::string::npos) << msg;
   }
 }
 

@@ -1,15 +1,17 @@
 // nablagfn sample --model DIR [--lora FILE [--lora-alpha A]] --prompt TEXT [--n N] [--steps K] [--guidance W]
-//                 [--seed S] [--scheduler ddim|dpmpp-sde] [--eta E] [--batch B] [--device D] [--dtype T] --out grid.png
+//                 [--seed S] [--scheduler ddim|dpmpp-sde] [--eta E] [--batch B] [--device D] [--dtype T]
+//                 --out grid.png|grid.jpg
 // Draws N images of one prompt from a diffusers Stable Diffusion folder (problems/stable_diffusion.h),
 // optionally with a LoRA (peft, diffusers or kohya layout; its rank and alpha are read from the file), and writes
-// them as one PNG grid. Every user-facing failure (missing folder part, bad dtype, mismatched LoRA) is a
-// nablagfn::Error that main.cpp prints as one line.
+// them as one PNG (or JPEG, by the extension) grid. Every user-facing failure (missing folder part, bad dtype,
+// mismatched LoRA) is a nablagfn::Error that main.cpp prints as one line.
 #include <CLI/CLI.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -24,7 +26,9 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "io/atomic_file.h"
+#include "io/fs_util.h"
 #include "io/image_tensor.h"
+#include "io/jpeg.h"
 #include "io/safetensors.h"
 #include "problems/stable_diffusion.h"
 
@@ -88,6 +92,26 @@ void read_lora_shape(const std::string& path, double alpha_override, ModelConfig
   model.lora_alpha = alpha;
 }
 
+std::string trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// "png" or "jpeg" by the extension of path (any case); Error for another extension, or .jpg in a build
+// without libjpeg.
+std::string image_format(const std::string& path) {
+  const size_t dot = path.find_last_of('.');
+  std::string ext = dot == std::string::npos || path.find('/', dot) != std::string::npos ? "" : path.substr(dot + 1);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == "png") return "png";
+  if (ext == "jpg" || ext == "jpeg") {
+    require(jpeg_available(), "--out '" + path + "' asks for JPEG, but this build lacks libjpeg",
+            "write a .png, or install libjpeg62-turbo-dev and rebuild");
+    return "jpeg";
+  }
+  throw Error("--out '" + path + "' has no .png, .jpg or .jpeg extension", "name the grid grid.png or grid.jpg");
+}
+
 // Forwards to the sampling policy and advances a progress bar once per denoiser call (one per sampler
 // step: classifier-free guidance batches both branches into one call).
 class ProgressDenoiser : public Denoiser {
@@ -130,7 +154,7 @@ int run_sample(const std::vector<std::string>& args) {
   app.add_option("--batch", batch, "images per sampling batch");
   app.add_option("--device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
   app.add_option("--dtype", dtype, "auto (bfloat16 on CUDA, float32 on the CPU), float32, bfloat16 or float16");
-  app.add_option("--out", out, "output PNG grid")->required();
+  app.add_option("--out", out, "output grid: .png, or .jpg / .jpeg (quality 95)")->required();
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -138,6 +162,11 @@ int run_sample(const std::vector<std::string>& args) {
     return app.exit(e);
   }
   require(n >= 1 && steps >= 1 && batch >= 1, "--n, --steps and --batch must be >= 1", "for example --n 4 --steps 50");
+  require(!sample_cli_detail::trim(prompt).empty(), "--prompt is empty",
+          "give the text to draw, for example --prompt \"a photo of a cat\"");
+  // The output is checked before the minutes of sampling, not after.
+  const std::string format = sample_cli_detail::image_format(out);
+  check_writable_file(out);
   init_threads();
 
   Config config;
@@ -177,9 +206,11 @@ int run_sample(const std::vector<std::string>& args) {
   bar.finish();
   at::Tensor all = at::cat(images);  // [n, 3, H, W]
   const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
-  const std::filesystem::path out_path(out);
-  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
-  write_png(out, make_grid(all, n_cols));
+  const Image grid = make_grid(all, n_cols);
+  if (format == "jpeg")
+    write_jpeg(out, grid);
+  else
+    write_png(out, grid);
   std::printf("wrote %s: %d images of %lldx%lld\n", out.c_str(), n, static_cast<long long>(all.size(3)),
               static_cast<long long>(all.size(2)));
   return 0;

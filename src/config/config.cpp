@@ -102,7 +102,7 @@ Config load_config(const std::string& path) {
   json root;
   try {
     root = json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error("malformed config '" + path + "': " + e.what(), "fix the JSON syntax (comments // and /* */ are allowed)");
   }
   Config config;
@@ -119,7 +119,7 @@ void apply_override(Config& config, const std::string& assignment) {
   json j;
   try {
     j = json::parse(value);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
     j = value;  // bare words are strings: --set reward.name=aesthetic
   }
   auto fields = fields_of(config);

@@ -21,8 +21,9 @@ inline at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, 
                                       const at::Tensor& mask, double scale) {
   at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // [B, H, Lq, Lk]
   if (mask.defined()) scores = scores + mask;
-  // Softmax in fp32 for low-precision inputs, as diffusers' upcast_softmax does.
-  at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
+  // Softmax in fp32 for low-precision inputs, as diffusers' upcast_softmax does; float64 stays float64.
+  const at::ScalarType softmax_dtype = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor probs = at::softmax(scores.to(softmax_dtype), -1).to(q.scalar_type());
   return at::matmul(probs, v);  // [B, H, Lq, D]
 }
 

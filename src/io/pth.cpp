@@ -4,23 +4,26 @@
 // ('storage', torch.<Type>Storage, key, location, numel) naming the raw little-endian record `<name>/data/<key>`.
 // What changed against Python's torch.load: a small unpickler of our own for exactly that subset (libtorch
 // 1.13's torch::jit::pickle_load rejects the SETITEM opcode Python writes for one-entry dicts such as
-// {'state_dict': ...}); storages are always read onto the CPU (map_location='cpu'); classes other than
-// OrderedDict, tensors and parameters are kept as opaque objects, and only a name -> tensor dict is accepted.
+// {'state_dict': ...}); the zip through io/zip_archive.h, which checks each record's CRC-32; storages are
+// always read onto the CPU (map_location='cpu'); a storage is allocated only once its record is known to
+// hold it, and a tensor may not view more elements than its storage has (no allocation beyond the file's
+// size); classes other than OrderedDict, tensors and parameters are kept as opaque objects, and only a
+// name -> tensor dict is accepted.
 #include "io/pth.h"
 
-#include <caffe2/serialize/inline_container.h>
-
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "io/zip_archive.h"
 
 namespace nablagfn {
 
@@ -71,8 +74,8 @@ at::ScalarType storage_dtype(const std::string& type, const std::string& path) {
 // The pickle machine (Python's pickle.py `_Unpickler`) for the opcodes torch.save's protocols 2-4 produce.
 class PthUnpickler {
  public:
-  PthUnpickler(caffe2::serialize::PyTorchStreamReader& reader, std::string data, std::string path)
-      : reader_(reader), data_(std::move(data)), path_(std::move(path)) {}
+  PthUnpickler(ZipArchive& archive, std::string data, std::string path)
+      : archive_(archive), data_(std::move(data)), path_(std::move(path)) {}
 
   PyPtr run() {
     while (true) {
@@ -96,7 +99,7 @@ class PthUnpickler {
   }
 
   const char* take(size_t n) {
-    fail_unless(pos_ + n <= data_.size(), pos_, "truncated");
+    fail_unless(n <= data_.size() - pos_, pos_, "truncated");
     const char* p = data_.data() + pos_;
     pos_ += n;
     return p;
@@ -114,6 +117,16 @@ class PthUnpickler {
     std::string s = data_.substr(pos_, end - pos_);
     pos_ = end + 1;
     return s;
+  }
+
+  // A decimal integer on its own line (the text opcodes INT, PUT, GET).
+  int64_t text_int(size_t at) {
+    const std::string s = line();
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    fail_unless(!s.empty() && end == s.c_str() + s.size() && errno == 0, at, "bad integer '" + s + "'");
+    return v;
   }
 
   PyPtr pop(size_t at) {
@@ -178,15 +191,13 @@ class PthUnpickler {
     auto cached = storages_.find(p[2]->s);
     if (cached != storages_.end()) return cached->second;
     const at::ScalarType dtype = storage_dtype(p[1]->s, path_);
+    const std::string record = "data/" + p[2]->s;
     const int64_t numel = p[4]->i;
+    const uint64_t element_size = c10::elementSize(dtype);
+    require(numel >= 0 && static_cast<uint64_t>(numel) <= archive_.size(record) / element_size,
+            "'" + path_ + "': storage " + record + " is shorter than its tensors", kResaveHint);
     at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(dtype));
-    const size_t nbytes = static_cast<size_t>(numel) * t.element_size();
-    at::DataPtr record;
-    size_t record_size = 0;
-    std::tie(record, record_size) = reader_.getRecord("data/" + p[2]->s);
-    require(record_size >= nbytes, "'" + path_ + "': storage data/" + p[2]->s + " is shorter than its tensors",
-            kResaveHint);
-    if (nbytes > 0) std::memcpy(t.data_ptr(), record.get(), nbytes);
+    archive_.read(record, t.data_ptr(), static_cast<uint64_t>(numel) * element_size);
     PyPtr v = make_value(PyValue::Kind::Storage);
     v->tensor = t;
     storages_[p[2]->s] = v;
@@ -210,8 +221,23 @@ class PthUnpickler {
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
       fail_unless(a.size() >= 4 && a[0]->kind == PyValue::Kind::Storage && a[1]->kind == PyValue::Kind::Int, at,
                   "bad arguments to " + name);
+      const std::vector<int64_t> size = int_tuple(a[2], at), stride = int_tuple(a[3], at);
+      fail_unless(size.size() == stride.size(), at, "tensor size and stride differ in length");
+      // The view must fit the storage and hold no more elements than it (a stride-0 view would make
+      // contiguous() allocate beyond the file's size).
+      const int64_t storage_numel = a[0]->tensor.numel();
+      int64_t numel = 1, last = a[1]->i;
+      bool ok = a[1]->i >= 0;
+      for (size_t d = 0; d < size.size() && ok; ++d) {
+        ok =
+            size[d] >= 0 && stride[d] >= 0 && !__builtin_mul_overflow(numel, size[d], &numel) && numel <= storage_numel;
+        int64_t extent = 0;
+        ok = ok && (size[d] == 0 || (!__builtin_mul_overflow(size[d] - 1, stride[d], &extent) &&
+                                     !__builtin_add_overflow(last, extent, &last)));
+      }
+      fail_unless(ok && (numel == 0 || last < storage_numel), at, "tensor view outside its storage");
       PyPtr v = make_value(PyValue::Kind::Tensor);
-      v->tensor = a[0]->tensor.as_strided(int_tuple(a[2], at), int_tuple(a[3], at), a[1]->i);
+      v->tensor = a[0]->tensor.as_strided(size, stride, a[1]->i);
       return v;
     }
     if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
@@ -252,9 +278,9 @@ class PthUnpickler {
         break;
       }
       case 'I': {                                                                                 // INT (text)
-        const std::string s = line();
-        PyPtr v = scalar_int(s == "00" || s == "01" ? s == "01" : std::stoll(s));
-        if (s == "00" || s == "01") v->kind = K::Bool;
+        PyPtr v = scalar_int(text_int(at));  // "00" / "01" are False / True
+        const bool is_bool = (v->i == 0 || v->i == 1) && data_.compare(pos_ - 3, 3, v->i ? "01\n" : "00\n") == 0;
+        if (is_bool) v->kind = K::Bool;
         stack_.push_back(v);
         break;
       }
@@ -287,11 +313,11 @@ class PthUnpickler {
       }
       case 'q': memo_put(byte(), at); break;                              // BINPUT
       case 'r': memo_put(static_cast<int64_t>(uint_le(4)), at); break;    // LONG_BINPUT
-      case 'p': memo_put(std::stoll(line()), at); break;                  // PUT
+      case 'p': memo_put(text_int(at), at); break;                        // PUT
       case 0x94: memo_put(static_cast<int64_t>(memo_.size()), at); break; // MEMOIZE
       case 'h': stack_.push_back(memo_get(byte(), at)); break;            // BINGET
       case 'j': stack_.push_back(memo_get(static_cast<int64_t>(uint_le(4)), at)); break;  // LONG_BINGET
-      case 'g': stack_.push_back(memo_get(std::stoll(line()), at)); break;                // GET
+      case 'g': stack_.push_back(memo_get(text_int(at), at)); break;                      // GET
       case 't': stack_.push_back(sequence(K::Tuple, pop_mark(at))); break;                // TUPLE
       case 0x85: case 0x86: case 0x87: {                                  // TUPLE1, TUPLE2, TUPLE3
         const size_t n = op - 0x84;
@@ -355,7 +381,7 @@ class PthUnpickler {
     }
   }
 
-  caffe2::serialize::PyTorchStreamReader& reader_;
+  ZipArchive& archive_;
   std::string data_;
   std::string path_;
   size_t pos_ = 0;
@@ -364,13 +390,6 @@ class PthUnpickler {
   std::unordered_map<int64_t, PyPtr> memo_;
   std::unordered_map<std::string, PyPtr> storages_;
 };
-
-std::string read_record(caffe2::serialize::PyTorchStreamReader& reader, const std::string& name) {
-  at::DataPtr data;
-  size_t size = 0;
-  std::tie(data, size) = reader.getRecord(name);
-  return std::string(static_cast<const char*>(data.get()), size);
-}
 
 // The dict's entry with key "state_dict", or nullptr.
 PyPtr find_state_dict(const PyValue& dict) {
@@ -399,11 +418,10 @@ TensorMap load_pth(const std::string& path) {
   }
   PyPtr root;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    if (reader.hasRecord("byteorder"))
-      require(read_record(reader, "byteorder") == "little", "'" + path + "' was written on a big-endian machine",
-              kResaveHint);
-    root = PthUnpickler(reader, read_record(reader, "data.pkl"), path).run();
+    ZipArchive archive(path);
+    if (archive.has("byteorder"))
+      require(archive.read("byteorder") == "little", "'" + path + "' was written on a big-endian machine", kResaveHint);
+    root = PthUnpickler(archive, archive.read("data.pkl"), path).run();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -54,6 +55,15 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
     map_ = nullptr;
     throw Error("cannot map '" + path + "': " + std::strerror(errno), "check that the file is readable");
   }
+  // Unmaps when the checks below throw (the destructor does not run for a half-built object).
+  struct UnmapOnThrow {
+    void*& map;
+    size_t size;
+    bool armed = true;
+    ~UnmapOnThrow() {
+      if (armed) munmap(map, size);
+    }
+  } unmap_on_throw{map_, map_size_};
   const auto* bytes = static_cast<const uint8_t*>(map_);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
@@ -80,16 +90,21 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
     TensorView view;
     try {
       view.dtype = parse_dtype(e["dtype"].get<std::string>());
+      if (!e["shape"].is_array()) throw corrupt("entry '" + it.key() + "' has a shape that is not a list");
+      for (const auto& d : e["shape"])
+        if (!d.is_number_integer()) throw corrupt("entry '" + it.key() + "' has a dimension that is not an integer");
       view.shape = e["shape"].get<std::vector<int64_t>>();
       auto offsets = e["data_offsets"].get<std::vector<uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
         throw corrupt("entry '" + it.key() + "' has data_offsets outside the file");
-      uint64_t numel = 1;
+      // numel * dtype size must equal the byte count, computed without overflow (a wrapped product could
+      // match a small count and make the loader allocate a huge tensor).
+      uint64_t nbytes = dtype_size(view.dtype);
       for (int64_t d : view.shape) {
         if (d < 0) throw corrupt("entry '" + it.key() + "' has a negative dimension");
-        numel *= static_cast<uint64_t>(d);
+        if (__builtin_mul_overflow(nbytes, static_cast<uint64_t>(d), &nbytes)) nbytes = UINT64_MAX;
       }
-      if (numel * dtype_size(view.dtype) != offsets[1] - offsets[0])
+      if (nbytes != offsets[1] - offsets[0])
         throw corrupt("entry '" + it.key() + "' has " + std::to_string(offsets[1] - offsets[0]) +
                       " bytes for its shape");
       view.data = data + offsets[0];
@@ -99,6 +114,22 @@ SafeTensors::SafeTensors(const std::string& path) : path_(path) {
     }
     entries_[it.key()] = view;
   }
+  // The format forbids overlapping tensors and holes: sorted by offset, the tensors tile the data exactly.
+  std::vector<std::pair<const uint8_t*, std::string>> starts;
+  for (const auto& [name, view] : entries_) starts.emplace_back(view.data, name);
+  std::sort(starts.begin(), starts.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : entries_.at(a.second).nbytes < entries_.at(b.second).nbytes;
+  });
+  const uint8_t* next = data;
+  for (const auto& [start, name] : starts) {
+    if (start < next) throw corrupt("tensor '" + name + "' overlaps another tensor");
+    if (start > next)
+      throw corrupt("a gap of " + std::to_string(start - next) + " bytes precedes tensor '" + name + "'");
+    next = start + entries_.at(name).nbytes;
+  }
+  if (next != data + data_size)
+    throw corrupt(std::to_string(data + data_size - next) + " bytes after the last tensor belong to none");
+  unmap_on_throw.armed = false;
 }
 
 SafeTensors::~SafeTensors() {

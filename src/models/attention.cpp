@@ -66,7 +66,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   torch::Tensor out;
   if (backend_ == AttentionBackend::Fused) {
     out = compat::attention_fused(q, k, v, {}, scale);  // [B, h, N, d]
-  } else if (options_.upcast_attention && q.scalar_type() != torch::kFloat32) {
+  } else if (options_.upcast_attention && q.scalar_type() != torch::kFloat32 && q.scalar_type() != torch::kFloat64) {
+    // upcast_attention raises half precision to fp32; float64 (gradchecks) is already wider.
     out = compat::attention_reference(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32), {}, scale)
               .to(q.scalar_type());  // [B, h, N, d]
   } else {

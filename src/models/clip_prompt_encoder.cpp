@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace nablagfn {
 
@@ -33,6 +34,13 @@ CLIPPromptEncoder CLIPPromptEncoder::from_folder(const std::string& model_dir, c
 
 at::Tensor CLIPPromptEncoder::encode(const std::vector<std::string>& prompts) {
   torch::NoGradGuard no_grad;
+  for (const auto& p : prompts) {
+    if (!checked_.insert(p).second) continue;
+    const size_t n_tokens = tokenizer_.encode(p).size();
+    if (n_tokens > static_cast<size_t>(tokenizer_.max_length()))
+      NABLAGFN_WARN("prompt \"%.40s...\" is %zu tokens; CLIP reads the first %lld, the rest is cut off", p.c_str(),
+                    n_tokens, static_cast<long long>(tokenizer_.max_length()));
+  }
   at::Tensor ids = tokenizer_.encode_batch(prompts).to(device_);  // [B, 77]
   return model_->forward(ids).last_hidden_state;                  // [B, 77, D]
 }

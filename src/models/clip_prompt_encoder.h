@@ -3,6 +3,7 @@
 // StableDiffusionPipeline.encode_prompt (pipelines/stable_diffusion/pipeline_stable_diffusion.py, v0.3x)
 // does it with clip_skip unset: ids padded to 77 with the tokenizer's pad id, no attention mask, the
 // last hidden state (after the final layer norm) as the UNet's context.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ class CLIPPromptEncoder : public PromptEncoder {
   // model.safetensors). Error with a hint if either is missing.
   static CLIPPromptEncoder from_folder(const std::string& model_dir, c10::Device device, c10::ScalarType dtype);
 
-  // prompts (B) -> last_hidden_state [B, 77, D] in dtype on device, no graph.
+  // prompts (B) -> last_hidden_state [B, 77, D] in dtype on device, no graph. A prompt longer than the
+  // tokenizer's max_length is cut there (as diffusers does), with one warning per distinct prompt.
   at::Tensor encode(const std::vector<std::string>& prompts) override;
 
   const CLIPTokenizer& tokenizer() const { return tokenizer_; }
@@ -34,6 +36,7 @@ class CLIPPromptEncoder : public PromptEncoder {
   CLIPTextModel model_;
   c10::Device device_;
   c10::ScalarType dtype_;
+  std::set<std::string> checked_;  // prompts whose length was checked
 };
 
 }  // namespace nablagfn

@@ -8,45 +8,29 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
 
-namespace clip_text_detail {
-
-template <typename T>
-T required_field(const nlohmann::json& j, const char* key, const std::string& source) {
-  if (!j.contains(key)) throw Error("'" + source + "' has no field '" + key + "'", "is this a CLIPTextConfig?");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error("'" + source + "': field '" + key + "' has the wrong type", "compare with a diffusers text_encoder/");
-  }
-}
-
-template <typename T>
-T optional_field(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
-  return j.contains(key) && !j.at(key).is_null() ? required_field<T>(j, key, source) : fallback;
-}
-
-}  // namespace clip_text_detail
+// The hint of a wrong or missing config field.
+const char* const kCLIPTextHint = "compare with a diffusers text_encoder/config.json (CLIPTextConfig)";
 
 CLIPTextConfig clip_text_config_from_json(const nlohmann::json& j, const std::string& source) {
-  using clip_text_detail::optional_field;
-  using clip_text_detail::required_field;
   CLIPTextConfig c;
-  c.vocab_size = required_field<int64_t>(j, "vocab_size", source);
-  c.max_position_embeddings = required_field<int64_t>(j, "max_position_embeddings", source);
-  c.encoder.hidden_size = required_field<int64_t>(j, "hidden_size", source);
-  c.encoder.intermediate_size = required_field<int64_t>(j, "intermediate_size", source);
-  c.encoder.num_attention_heads = required_field<int64_t>(j, "num_attention_heads", source);
-  c.encoder.num_hidden_layers = required_field<int64_t>(j, "num_hidden_layers", source);
-  c.encoder.layer_norm_eps = optional_field<double>(j, "layer_norm_eps", 1e-5, source);
-  c.encoder.hidden_act = parse_clip_activation(optional_field<std::string>(j, "hidden_act", "quick_gelu", source));
+  c.vocab_size = json_field<int64_t>(j, "vocab_size", source, kCLIPTextHint);
+  c.max_position_embeddings = json_field<int64_t>(j, "max_position_embeddings", source, kCLIPTextHint);
+  c.encoder.hidden_size = json_field<int64_t>(j, "hidden_size", source, kCLIPTextHint);
+  c.encoder.intermediate_size = json_field<int64_t>(j, "intermediate_size", source, kCLIPTextHint);
+  c.encoder.num_attention_heads = json_field<int64_t>(j, "num_attention_heads", source, kCLIPTextHint);
+  c.encoder.num_hidden_layers = json_field<int64_t>(j, "num_hidden_layers", source, kCLIPTextHint);
+  c.encoder.layer_norm_eps = json_field_or<double>(j, "layer_norm_eps", 1e-5, source, kCLIPTextHint);
+  c.encoder.hidden_act =
+      parse_clip_activation(json_field_or<std::string>(j, "hidden_act", "quick_gelu", source, kCLIPTextHint));
   // transformers' CLIPTextConfig defaults (the legacy ids 0/2/1 that SD-1.5's file spells out).
-  c.bos_token_id = optional_field<int64_t>(j, "bos_token_id", 49406, source);
-  c.eos_token_id = optional_field<int64_t>(j, "eos_token_id", 49407, source);
-  c.pad_token_id = optional_field<int64_t>(j, "pad_token_id", 1, source);
+  c.bos_token_id = json_field_or<int64_t>(j, "bos_token_id", 49406, source, kCLIPTextHint);
+  c.eos_token_id = json_field_or<int64_t>(j, "eos_token_id", 49407, source, kCLIPTextHint);
+  c.pad_token_id = json_field_or<int64_t>(j, "pad_token_id", 1, source, kCLIPTextHint);
   require(c.encoder.hidden_size % c.encoder.num_attention_heads == 0,
           "'" + source + "': hidden_size is not a multiple of num_attention_heads", "check the config");
   return c;

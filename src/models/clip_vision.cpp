@@ -6,23 +6,16 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "io/pth.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
 
-namespace clip_vision_detail {
+// The hint of a wrong or missing config field.
+const char* const kCLIPVisionHint = "compare with the config.json transformers writes for this model";
 
-template <class T>
-T field_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
-  if (!j.contains(key) || j.at(key).is_null()) return fallback;
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error("'" + source + "': field '" + key + "' has the wrong type (" + j.at(key).dump() + ")",
-                "compare with the config.json transformers writes for this model");
-  }
-}
+namespace clip_vision_detail {
 
 // Keys of a full CLIPModel checkpoint that the image tower alone does not use.
 std::vector<std::string> text_side_keys(const TensorMap& tensors) {
@@ -36,20 +29,20 @@ std::vector<std::string> text_side_keys(const TensorMap& tensors) {
 }  // namespace clip_vision_detail
 
 CLIPVisionConfig clip_vision_config_from_json(const nlohmann::json& j, const std::string& source) {
-  using clip_vision_detail::field_or;
   require(j.is_object(), "'" + source + "': the vision config is not a JSON object",
           "expected a transformers CLIPVisionConfig");
   CLIPVisionConfig c;
-  c.encoder.hidden_size = field_or<int64_t>(j, "hidden_size", 768, source);
-  c.encoder.intermediate_size = field_or<int64_t>(j, "intermediate_size", 3072, source);
-  c.encoder.num_attention_heads = field_or<int64_t>(j, "num_attention_heads", 12, source);
-  c.encoder.num_hidden_layers = field_or<int64_t>(j, "num_hidden_layers", 12, source);
-  c.encoder.layer_norm_eps = field_or<double>(j, "layer_norm_eps", 1e-5, source);
-  c.encoder.hidden_act = parse_clip_activation(field_or<std::string>(j, "hidden_act", "quick_gelu", source));
-  c.image_size = field_or<int64_t>(j, "image_size", 224, source);
-  c.patch_size = field_or<int64_t>(j, "patch_size", 32, source);
-  c.num_channels = field_or<int64_t>(j, "num_channels", 3, source);
-  c.projection_dim = field_or<int64_t>(j, "projection_dim", 512, source);
+  c.encoder.hidden_size = json_field_or<int64_t>(j, "hidden_size", 768, source, kCLIPVisionHint);
+  c.encoder.intermediate_size = json_field_or<int64_t>(j, "intermediate_size", 3072, source, kCLIPVisionHint);
+  c.encoder.num_attention_heads = json_field_or<int64_t>(j, "num_attention_heads", 12, source, kCLIPVisionHint);
+  c.encoder.num_hidden_layers = json_field_or<int64_t>(j, "num_hidden_layers", 12, source, kCLIPVisionHint);
+  c.encoder.layer_norm_eps = json_field_or<double>(j, "layer_norm_eps", 1e-5, source, kCLIPVisionHint);
+  c.encoder.hidden_act =
+      parse_clip_activation(json_field_or<std::string>(j, "hidden_act", "quick_gelu", source, kCLIPVisionHint));
+  c.image_size = json_field_or<int64_t>(j, "image_size", 224, source, kCLIPVisionHint);
+  c.patch_size = json_field_or<int64_t>(j, "patch_size", 32, source, kCLIPVisionHint);
+  c.num_channels = json_field_or<int64_t>(j, "num_channels", 3, source, kCLIPVisionHint);
+  c.projection_dim = json_field_or<int64_t>(j, "projection_dim", 512, source, kCLIPVisionHint);
   require(c.patch_size > 0 && c.image_size % c.patch_size == 0,
           "'" + source + "': image_size " + std::to_string(c.image_size) + " is not a multiple of patch_size " +
               std::to_string(c.patch_size),
@@ -60,12 +53,12 @@ CLIPVisionConfig clip_vision_config_from_json(const nlohmann::json& j, const std
 CLIPVisionConfig load_clip_vision_config(const std::string& path) {
   nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
   require(!j.is_discarded(), "'" + path + "' is not valid JSON", "expected a transformers config.json");
-  const std::string type = clip_vision_detail::field_or<std::string>(j, "model_type", "", path);
+  const std::string type = json_field_or<std::string>(j, "model_type", "", path, kCLIPVisionHint);
   if (type == "clip") {
     require(j.contains("vision_config"), "'" + path + "' (a CLIPModel config) has no vision_config",
             "expected a transformers CLIPModel config.json");
     CLIPVisionConfig c = clip_vision_config_from_json(j.at("vision_config"), path);
-    c.projection_dim = clip_vision_detail::field_or<int64_t>(j, "projection_dim", 512, path);
+    c.projection_dim = json_field_or<int64_t>(j, "projection_dim", 512, path, kCLIPVisionHint);
     return c;
   }
   require(type == "clip_vision_model", "'" + path + "' has model_type '" + type + "', not a CLIP image tower",

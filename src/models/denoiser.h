@@ -34,7 +34,7 @@ class Denoiser {
   virtual std::vector<at::Tensor> trainable_parameters() = 0;
   // Named trainable tensors as written to checkpoints (peft / diffusers key names for LoRA).
   virtual std::vector<std::pair<std::string, at::Tensor>> trainable_state() = 0;
-  // Loads tensors written by trainable_state(); Error listing every missing / unexpected / mis-shaped key.
+  // Loads tensors written by trainable_state(); Error listing every missing / unexpected / mismatched key.
   virtual void load_trainable_state(const TensorMap& state) = 0;
 };
 

@@ -187,10 +187,8 @@ void LoRAAdapter::load_state(const TensorMap& state, const std::string& source) 
     auto it = state.find(name);
     if (it == state.end()) {
       missing.push_back(name);
-    } else if (it->second.sizes() != param.sizes()) {
-      std::ostringstream os;
-      os << name << " (file " << it->second.sizes() << ", adapter " << param.sizes() << ")";
-      mismatched.push_back(os.str());
+    } else if (const std::string misfit = describe_misfit(name, it->second, param, "adapter"); !misfit.empty()) {
+      mismatched.push_back(misfit);
     }
     used.insert(name);
   }

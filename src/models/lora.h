@@ -75,7 +75,7 @@ class LoRAAdapter {
   std::vector<at::Tensor> parameters() const;
   // peft names: "<module path>.lora_A.weight" / ".lora_B.weight", same order as parameters().
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
-  // Copies peft-named tensors in; Error listing every missing / unexpected / mis-shaped key.
+  // Copies peft-named tensors in; Error listing every missing / unexpected / mismatched key.
   void load_state(const TensorMap& state, const std::string& source);
 
   // Writes the adapter into dir in format's layout (models/lora_export.h: write_lora).

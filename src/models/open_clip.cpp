@@ -10,23 +10,16 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "io/pth.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
 
-namespace open_clip_detail {
+// The hint of a wrong or missing config field.
+const char* const kOpenCLIPHint = "compare with open_clip's model_configs/ViT-H-14.json";
 
-template <class T>
-T field_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
-  if (!j.contains(key) || j.at(key).is_null()) return fallback;
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error("'" + source + "': open_clip field '" + key + "' has the wrong type (" + j.at(key).dump() + ")",
-                "compare with open_clip's model_configs/ViT-H-14.json");
-  }
-}
+namespace open_clip_detail {
 
 // Options that change the network away from plain CLIP: present and set (not null / false / 0 / "") -> Error,
 // unless the value is the one this port implements.
@@ -111,7 +104,6 @@ OpenCLIPConfig open_clip_vit_h_14() {
 }
 
 OpenCLIPConfig open_clip_config_from_json(const nlohmann::json& j, const std::string& source) {
-  using open_clip_detail::field_or;
   require(j.is_object() && j.contains("vision_cfg") && j.contains("text_cfg"),
           "'" + source + "' is not an open_clip model config (no vision_cfg / text_cfg)",
           "expected open_clip's model config JSON, e.g. model_configs/ViT-H-14.json");
@@ -135,20 +127,20 @@ OpenCLIPConfig open_clip_config_from_json(const nlohmann::json& j, const std::st
   require(!v.contains("patch_size") || v.at("patch_size").is_number_integer(),
           "'" + source + "': vision_cfg.patch_size must be one integer (square patches)", "check the config");
   OpenCLIPConfig c;
-  c.embed_dim = field_or<int64_t>(j, "embed_dim", c.embed_dim, source);
-  c.quick_gelu = field_or<bool>(j, "quick_gelu", c.quick_gelu, source);
-  c.vision.image_size = field_or<int64_t>(v, "image_size", c.vision.image_size, source);
-  c.vision.layers = field_or<int64_t>(v, "layers", c.vision.layers, source);
-  c.vision.width = field_or<int64_t>(v, "width", c.vision.width, source);
-  c.vision.head_width = field_or<int64_t>(v, "head_width", c.vision.head_width, source);
-  c.vision.mlp_ratio = field_or<double>(v, "mlp_ratio", c.vision.mlp_ratio, source);
-  c.vision.patch_size = field_or<int64_t>(v, "patch_size", c.vision.patch_size, source);
-  c.text.context_length = field_or<int64_t>(t, "context_length", c.text.context_length, source);
-  c.text.vocab_size = field_or<int64_t>(t, "vocab_size", c.text.vocab_size, source);
-  c.text.width = field_or<int64_t>(t, "width", c.text.width, source);
-  c.text.heads = field_or<int64_t>(t, "heads", c.text.heads, source);
-  c.text.layers = field_or<int64_t>(t, "layers", c.text.layers, source);
-  c.text.mlp_ratio = field_or<double>(t, "mlp_ratio", c.text.mlp_ratio, source);
+  c.embed_dim = json_field_or<int64_t>(j, "embed_dim", c.embed_dim, source, kOpenCLIPHint);
+  c.quick_gelu = json_field_or<bool>(j, "quick_gelu", c.quick_gelu, source, kOpenCLIPHint);
+  c.vision.image_size = json_field_or<int64_t>(v, "image_size", c.vision.image_size, source, kOpenCLIPHint);
+  c.vision.layers = json_field_or<int64_t>(v, "layers", c.vision.layers, source, kOpenCLIPHint);
+  c.vision.width = json_field_or<int64_t>(v, "width", c.vision.width, source, kOpenCLIPHint);
+  c.vision.head_width = json_field_or<int64_t>(v, "head_width", c.vision.head_width, source, kOpenCLIPHint);
+  c.vision.mlp_ratio = json_field_or<double>(v, "mlp_ratio", c.vision.mlp_ratio, source, kOpenCLIPHint);
+  c.vision.patch_size = json_field_or<int64_t>(v, "patch_size", c.vision.patch_size, source, kOpenCLIPHint);
+  c.text.context_length = json_field_or<int64_t>(t, "context_length", c.text.context_length, source, kOpenCLIPHint);
+  c.text.vocab_size = json_field_or<int64_t>(t, "vocab_size", c.text.vocab_size, source, kOpenCLIPHint);
+  c.text.width = json_field_or<int64_t>(t, "width", c.text.width, source, kOpenCLIPHint);
+  c.text.heads = json_field_or<int64_t>(t, "heads", c.text.heads, source, kOpenCLIPHint);
+  c.text.layers = json_field_or<int64_t>(t, "layers", c.text.layers, source, kOpenCLIPHint);
+  c.text.mlp_ratio = json_field_or<double>(t, "mlp_ratio", c.text.mlp_ratio, source, kOpenCLIPHint);
   require(c.vision.head_width > 0 && c.vision.width % c.vision.head_width == 0,
           "'" + source + "': vision width is not a multiple of head_width", "check vision_cfg");
   require(c.vision.patch_size > 0 && c.vision.image_size % c.vision.patch_size == 0,

@@ -17,6 +17,15 @@ TensorMap state_dict(const torch::nn::Module& module) {
   return out;
 }
 
+std::string describe_misfit(const std::string& key, const at::Tensor& file, const at::Tensor& target,
+                            const std::string& target_name) {
+  if (file.sizes() == target.sizes() && file.is_floating_point() == target.is_floating_point()) return "";
+  std::ostringstream os;
+  os << key << " (file " << file.scalar_type() << file.sizes() << ", " << target_name << " " << target.scalar_type()
+     << target.sizes() << ")";
+  return os.str();
+}
+
 void throw_if_keys_mismatch(const std::string& what, const std::vector<std::string>& missing,
                             const std::vector<std::string>& unexpected, const std::vector<std::string>& mismatched,
                             const std::string& hint) {
@@ -30,7 +39,7 @@ void throw_if_keys_mismatch(const std::string& what, const std::vector<std::stri
   std::string msg = what + ":";
   if (!missing.empty()) msg += " missing [" + list(missing) + "];";
   if (!unexpected.empty()) msg += " unexpected [" + list(unexpected) + "];";
-  if (!mismatched.empty()) msg += " mis-shaped [" + list(mismatched) + "];";
+  if (!mismatched.empty()) msg += " mismatched [" + list(mismatched) + "];";
   msg.pop_back();
   throw Error(msg, hint);
 }
@@ -47,11 +56,8 @@ void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const 
       continue;
     }
     used.insert(it->first);
-    if (it->second.sizes() != target.sizes()) {
-      std::ostringstream os;
-      os << key << " (file " << it->second.sizes() << ", model " << target.sizes() << ")";
-      mismatched.push_back(os.str());
-    }
+    const std::string misfit = describe_misfit(key, it->second, target);
+    if (!misfit.empty()) mismatched.push_back(misfit);
   }
   std::set<std::string> ignored(options.ignore_keys.begin(), options.ignore_keys.end());
   for (const auto& [key, value] : tensors) {

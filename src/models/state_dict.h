@@ -22,8 +22,14 @@ struct LoadOptions {
 void load_state_dict(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
                      const LoadOptions& options = {});
 
-// Throws one Error listing every missing, unexpected and mis-shaped key (at most 8 of each, then a count)
-// when any list is non-empty: "<what>: missing [...]; unexpected [...]; mis-shaped [...] (hint: ...)".
+// "" when a file tensor fits its target: the same shape, and floating point for a floating-point target
+// (any width: the load converts) or integer / bool for an integer one. Else "key (file Int[4], model Float[4])":
+// a dtype relabelled in the file (F32 bytes declared I32) is refused rather than cast.
+std::string describe_misfit(const std::string& key, const at::Tensor& file, const at::Tensor& target,
+                            const std::string& target_name = "model");
+
+// Throws one Error listing every missing, unexpected and mismatched key (at most 8 of each, then a count)
+// when any list is non-empty: "<what>: missing [...]; unexpected [...]; mismatched [...] (hint: ...)".
 void throw_if_keys_mismatch(const std::string& what, const std::vector<std::string>& missing,
                             const std::vector<std::string>& unexpected, const std::vector<std::string>& mismatched,
                             const std::string& hint);

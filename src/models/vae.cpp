@@ -11,6 +11,7 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
@@ -22,25 +23,10 @@ constexpr double kNormEps = 1e-6;
 
 const char* const kConfigHint = "compare with a diffusers AutoencoderKL vae/config.json (SD-1.x / SD-2.x layout)";
 
-template <typename T>
-T field(const nlohmann::json& j, const char* key, const std::string& source) {
-  if (!j.contains(key)) throw Error("'" + source + "' has no field '" + key + "'", kConfigHint);
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error("'" + source + "': field '" + key + "' has the wrong type", kConfigHint);
-  }
-}
-
-template <typename T>
-T field_or(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
-  return j.contains(key) && !j.at(key).is_null() ? field<T>(j, key, source) : fallback;
-}
-
 // Every block type must be `expected` (the only layout SD's VAEs use).
 void require_block_types(const nlohmann::json& j, const char* key, const char* expected, size_t n,
                          const std::string& source) {
-  const auto types = field<std::vector<std::string>>(j, key, source);
+  const auto types = json_field<std::vector<std::string>>(j, key, source, vae_detail::kConfigHint);
   require(types.size() == n, "'" + source + "': " + key + " has " + std::to_string(types.size()) +
                                  " entries for " + std::to_string(n) + " block_out_channels", kConfigHint);
   for (const auto& t : types)
@@ -73,21 +59,19 @@ at::Tensor run_resnets(const torch::nn::ModuleList& resnets, at::Tensor h) {
 }  // namespace vae_detail
 
 VAEConfig vae_config_from_json(const nlohmann::json& j, const std::string& source) {
-  using vae_detail::field;
-  using vae_detail::field_or;
   VAEConfig c;
-  c.in_channels = field_or<int64_t>(j, "in_channels", 3, source);
-  c.out_channels = field_or<int64_t>(j, "out_channels", 3, source);
-  c.latent_channels = field_or<int64_t>(j, "latent_channels", 4, source);
-  c.block_out_channels = field<std::vector<int64_t>>(j, "block_out_channels", source);
-  c.layers_per_block = field_or<int64_t>(j, "layers_per_block", 1, source);
-  c.norm_num_groups = field_or<int64_t>(j, "norm_num_groups", 32, source);
-  c.sample_size = field_or<int64_t>(j, "sample_size", 32, source);
-  c.scaling_factor = field_or<double>(j, "scaling_factor", 0.18215, source);
-  c.shift_factor = field_or<double>(j, "shift_factor", 0.0, source);
-  c.use_quant_conv = field_or<bool>(j, "use_quant_conv", true, source);
-  c.use_post_quant_conv = field_or<bool>(j, "use_post_quant_conv", true, source);
-  c.mid_block_add_attention = field_or<bool>(j, "mid_block_add_attention", true, source);
+  c.in_channels = json_field_or<int64_t>(j, "in_channels", 3, source, vae_detail::kConfigHint);
+  c.out_channels = json_field_or<int64_t>(j, "out_channels", 3, source, vae_detail::kConfigHint);
+  c.latent_channels = json_field_or<int64_t>(j, "latent_channels", 4, source, vae_detail::kConfigHint);
+  c.block_out_channels = json_field<std::vector<int64_t>>(j, "block_out_channels", source, vae_detail::kConfigHint);
+  c.layers_per_block = json_field_or<int64_t>(j, "layers_per_block", 1, source, vae_detail::kConfigHint);
+  c.norm_num_groups = json_field_or<int64_t>(j, "norm_num_groups", 32, source, vae_detail::kConfigHint);
+  c.sample_size = json_field_or<int64_t>(j, "sample_size", 32, source, vae_detail::kConfigHint);
+  c.scaling_factor = json_field_or<double>(j, "scaling_factor", 0.18215, source, vae_detail::kConfigHint);
+  c.shift_factor = json_field_or<double>(j, "shift_factor", 0.0, source, vae_detail::kConfigHint);
+  c.use_quant_conv = json_field_or<bool>(j, "use_quant_conv", true, source, vae_detail::kConfigHint);
+  c.use_post_quant_conv = json_field_or<bool>(j, "use_post_quant_conv", true, source, vae_detail::kConfigHint);
+  c.mid_block_add_attention = json_field_or<bool>(j, "mid_block_add_attention", true, source, vae_detail::kConfigHint);
   require(!c.block_out_channels.empty(), "'" + source + "': block_out_channels is empty", vae_detail::kConfigHint);
   for (int64_t ch : c.block_out_channels)
     require(ch > 0 && ch % c.norm_num_groups == 0,
@@ -96,7 +80,7 @@ VAEConfig vae_config_from_json(const nlohmann::json& j, const std::string& sourc
   const size_t n = c.block_out_channels.size();
   vae_detail::require_block_types(j, "down_block_types", "DownEncoderBlock2D", n, source);
   vae_detail::require_block_types(j, "up_block_types", "UpDecoderBlock2D", n, source);
-  const std::string act = field_or<std::string>(j, "act_fn", "silu", source);
+  const std::string act = json_field_or<std::string>(j, "act_fn", "silu", source, vae_detail::kConfigHint);
   require(act == "silu" || act == "swish", "'" + source + "': act_fn '" + act + "' is not supported",
           "only silu (every Stable Diffusion VAE) is implemented");
   for (const char* key : {"latents_mean", "latents_std"})

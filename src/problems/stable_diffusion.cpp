@@ -100,6 +100,9 @@ void check_diffusers_folder(const std::string& path) {
   using sd_problem_detail::kFolderHint;
   require(!path.empty(), "model.path is empty",
           "set model.path (--model for sample) to a diffusers Stable Diffusion folder");
+  require(!fs::exists(path) || fs::is_directory(path), "model folder '" + path + "' is a file, not a folder",
+          "pass the folder that holds model_index.json, unet/, vae/, ... (here perhaps '" +
+              fs::path(path).parent_path().string() + "')");
   require(fs::is_directory(path), "model folder '" + path + "' does not exist", kFolderHint);
   const fs::path dir(path);
   std::vector<std::string> missing;

@@ -22,8 +22,8 @@ CLIPTokenizer load_reward_tokenizer(const std::string& path, CLIPTokenizerOption
                   dir.string() + "' or its tokenizer/ subfolder");
 }
 
-CLIPScoreReward::CLIPScoreReward(std::string name, CLIPModel model, CLIPTokenizer tokenizer)
-    : name_(std::move(name)), model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+CLIPScoreReward::CLIPScoreReward(std::string name, CLIPModel model, CLIPTokenizer tokenizer, CLIPScoreVariant variant)
+    : name_(std::move(name)), model_(std::move(model)), tokenizer_(std::move(tokenizer)), variant_(variant) {
   model_->eval();
   for (auto& p : model_->parameters()) p.set_requires_grad(false);
 }
@@ -43,12 +43,15 @@ at::Tensor CLIPScoreReward::score(const at::Tensor& images, const std::vector<st
     text_embeds = model_->get_text_features(ids);                          // [B, E]
     text_embeds = text_embeds / text_embeds.norm(2, -1, /*keepdim=*/true);
   }
-  return model_->logit_scale.exp() * (image_embeds * text_embeds).sum(-1);  // [B, E] -> [B]
+  at::Tensor cosine = (image_embeds * text_embeds).sum(-1);  // [B, E] -> [B]
+  return variant_.logit_scale ? model_->logit_scale.exp() * cosine : cosine;
 }
 
 at::Tensor CLIPScoreReward::image_embedding(const at::Tensor& images) {
-  at::Tensor pixel_values = clip_preprocess(images, model_->config().vision.image_size);  // [B, 3, S, S]
-  at::Tensor embeds = model_->get_image_features(pixel_values);  // [B, E]
+  const int64_t S = model_->config().vision.image_size;
+  at::Tensor pixel_values =
+      variant_.pad_to_square ? hps_preprocess(images, S) : clip_preprocess(images, S);  // [B, 3, S, S]
+  at::Tensor embeds = model_->get_image_features(pixel_values);                       // [B, E]
   return embeds / embeds.norm(2, -1, /*keepdim=*/true);
 }
 

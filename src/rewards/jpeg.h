@@ -2,7 +2,7 @@
 // JPEG compressibility (DDPO's toy objective): r = −(size of the image as a quality-95 JPEG) / 1000, in kB.
 // Port of ddpo-pytorch `jpeg_compressibility` (ddpo_pytorch/rewards.py): uint8 quantisation as
 // (x·255).round().clamp(0, 255), baseline JPEG at quality 95 with 4:2:0 chroma subsampling (PIL's defaults).
-// What changed: libjpeg(-turbo) instead of PIL, so sizes can differ from PIL's by header bytes.
+// What changed: libjpeg(-turbo) (io/jpeg.h) instead of PIL, so sizes can differ from PIL's by header bytes.
 // Not differentiable: the result is detached, and gradient methods refuse it (require_differentiable).
 // Needs libjpeg at build time (NABLAGFN_HAS_JPEG); without it the constructor throws a one-line Error.
 #include <cstdint>
@@ -13,12 +13,10 @@
 #include <c10/core/Device.h>
 
 #include "config/config.h"
+#include "io/jpeg.h"
 #include "rewards/reward.h"
 
 namespace nablagfn {
-
-// Whether this build links libjpeg.
-bool jpeg_available();
 
 // Bytes of one RGB image [3, H, W] uint8 (CPU, any strides) encoded as a JPEG at `quality` (1..100).
 int64_t jpeg_encoded_size(const at::Tensor& image_u8, int quality);
