@@ -1,4 +1,4 @@
-# make demo  - installs what is missing, builds, runs the embedded default (for now: the 2-D toy)
+# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo)
 # make test  - installs what is missing, builds, runs the CPU test suite (every label but gpu)
 # make build - configure + build only
 BUILD ?= build
@@ -21,8 +21,10 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest -LE gpu --output-on-failure -j $(JOBS) --timeout 600
 
+# runs/demo is the demo's own folder: a second `make demo` starts it afresh.
 demo: build
-	$(BUILD)/nablagfn train --config configs/toy2d_nabla_db.jsonc --out runs/toy2d_nabla_db
+	rm -rf runs/demo
+	$(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo
 
 clean:
 	rm -rf $(BUILD)

@@ -7,6 +7,7 @@ const std::vector<Command>& commands() {
       {"config", run_config},
       {"train", run_train},
       {"sample", run_sample},
+      {"pretrain", run_pretrain},
   };
   return list;
 }

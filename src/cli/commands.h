@@ -16,5 +16,6 @@ const std::vector<Command>& commands();
 int run_config(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
+int run_pretrain(const std::vector<std::string>& args);
 
 }  // namespace nablagfn::cli

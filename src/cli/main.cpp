@@ -15,6 +15,7 @@ const char* kUsage =
     "  train    --config FILE [--set key=value ...] [--out DIR] [--resume]\n"
     "  sample   --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--seed S] --out grid.png\n"
     "  eval     --run DIR\n"
+    "  pretrain --config FILE [--set key=value ...] [--out DIR]\n"
     "  config   --defaults | --config FILE [--set key=value ...]\n"
     "run `nablagfn <command> --help` for the options of one command\n";
 }  // namespace
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   try {
     for (const auto& c : nablagfn::cli::commands())
       if (c.name == command) return c.run(args);
-    throw nablagfn::Error("unknown command '" + command + "'", "commands: train, sample, eval, config");
+    throw nablagfn::Error("unknown command '" + command + "'", "commands: train, sample, pretrain, config");
   } catch (const nablagfn::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
