@@ -1,4 +1,4 @@
-# make demo  - installs what is missing, builds, runs the embedded default (for now: the 2-D toy)
+# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo)
 # make test  - installs what is missing, builds, runs the CPU test suite (every label but gpu)
 # make build - configure + build only
 # make format - clang-format (.clang-format) the lines changed against $(FORMAT_BASE), nothing else
@@ -24,8 +24,10 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest -LE gpu --output-on-failure -j $(JOBS) --timeout 600
 
+# runs/demo is the demo's own folder: a second `make demo` starts it afresh.
 demo: build
-	$(BUILD)/nablagfn train --config configs/toy2d_td_backup.jsonc --out runs/toy2d_td_backup
+	rm -rf runs/demo
+	$(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo
 
 format:
 	git clang-format --style=file $(FORMAT_BASE) -- src tests bench tools

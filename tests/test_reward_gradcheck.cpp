@@ -107,5 +107,21 @@ TEST(RewardGradcheck, LinearAndQuadratic) {
   }
 }
 
+// The fashion default: float64 all the way, so the finite differences match to rounding; plus its known
+// values (uniform grey -> 0, black and white -> 1, images in [0, 1] give [0, 1]).
+TEST(RewardGradcheck, Contrast) {
+  RewardConfig config;
+  config.name = "contrast";
+  auto reward = reward_registry().create("contrast", config, at::kCPU);
+  RewardFn r = [&](const at::Tensor& x) { return reward->score(x, {"", ""}); };
+  EXPECT_LE(directional_gradcheck(r, tiny_images(), 1e-4, 6), 1e-6);
+  at::Tensor grey = at::full({1, 1, 4, 4}, 0.5), ink = at::zeros({1, 1, 4, 4});
+  ink.slice(3, 0, 2).fill_(1.0);  // left half white, right half black
+  EXPECT_NEAR(reward->score(grey, {""}).item<double>(), 0.0, 1e-7);
+  EXPECT_NEAR(reward->score(ink, {""}).item<double>(), 1.0, 1e-7);
+  at::Tensor quarter = at::full({1, 1, 4, 4}, 0.25);  // (2 * 0.25 - 1)^2 = 0.25
+  EXPECT_NEAR(reward->score(quarter, {""}).item<double>(), 0.25, 1e-7);
+}
+
 }  // namespace
 }  // namespace nablagfn

@@ -9,6 +9,7 @@ const std::vector<Command>& commands() {
       {"sample", run_sample},
       {"export", run_export},
       {"eval", run_eval},
+      {"pretrain", run_pretrain},
   };
   return list;
 }

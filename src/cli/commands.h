@@ -18,5 +18,6 @@ int run_train(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_pretrain(const std::vector<std::string>& args);
 
 }  // namespace nablagfn::cli

@@ -16,6 +16,7 @@ const char* kUsage =
     "  sample   --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--seed S] --out grid.png\n"
     "  export   --run DIR [--lora-format diffusers|peft|kohya] [--merge-lora] [--out DIR]\n"
     "  eval     --runs DIR [DIR ...] --out DIR [--set key=value ...]\n"
+    "  pretrain --config FILE [--set key=value ...] [--out DIR]\n"
     "  config   --defaults | --config FILE [--set key=value ...]\n"
     "run `nablagfn <command> --help` for the options of one command\n";
 }  // namespace
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
   try {
     for (const auto& c : nablagfn::cli::commands())
       if (c.name == command) return c.run(args);
-    throw nablagfn::Error("unknown command '" + command + "'", "commands: train, sample, export, eval, config");
+    throw nablagfn::Error("unknown command '" + command + "'", "commands: train, sample, export, eval, pretrain, config");
   } catch (const nablagfn::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -57,7 +57,7 @@ int run_train(const std::vector<std::string>& args) {
   run.mark_complete();
   std::string line = "done: " + std::to_string(summary.epochs_done) + " epochs, " +
                      std::to_string(summary.updates) + " updates";
-  for (const char* key : {"reward_eval", "diversity", "prior_fid", "tv_modes", "off_mass"}) {
+  for (const char* key : {"reward_eval", "diversity", "prior_fid", "class_agreement", "tv_modes", "off_mass"}) {
     auto it = summary.final_metrics.find(key);
     if (it != summary.final_metrics.end()) line += ", " + std::string(key) + " " + std::to_string(it->second);
   }

@@ -211,8 +211,8 @@ void validate(const Config& c) {
   require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");
   require(c.algorithm.output_reg >= 0.0 && c.algorithm.reverse_loss_scale >= 0.0,
           "algorithm.output_reg and algorithm.reverse_loss_scale must be >= 0", "use 0 to switch a term off");
-  require(c.model.kind == "sd" || c.model.kind == "toy2d", "unknown model.kind '" + c.model.kind + "'",
-          "use sd (a diffusers folder) or toy2d");
+  require(c.model.kind == "sd" || c.model.kind == "toy2d" || c.model.kind == "fashion",
+          "unknown model.kind '" + c.model.kind + "'", "use sd (a diffusers folder), toy2d or fashion");
 }
 
 }  // namespace nablagfn

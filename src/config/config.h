@@ -44,8 +44,12 @@ struct ModelConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("kind", kind, "sd (a diffusers Stable Diffusion folder) or toy2d (the 2-D mixture problem with a known answer)");
-    v("path", path, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
+    v("kind", kind,
+      "sd (a diffusers Stable Diffusion folder), toy2d (the 2-D mixture problem with a known answer) or fashion (the "
+      "embedded Fashion-MNIST text-to-image model; its prompts are its ten class names)");
+    v("path", path,
+      "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); fashion: the folder "
+      "`nablagfn pretrain` writes, empty = the shipped assets/fashion");
     v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 or float32 (LoRA, flow net, reward: float32)");
     v("attention", attention, "auto (fused where libtorch has it), reference (plain softmax(QK^T)V) or fused");
     v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention");
@@ -234,7 +238,7 @@ struct RewardConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("name", name, "reward by name: aesthetic, pickscore, clip_score, hps, torchscript, jpeg_compressibility, linear, quadratic");
+    v("name", name, "reward by name: aesthetic, pickscore, clip_score, hps, torchscript, jpeg_compressibility, contrast (the fashion default), linear, quadratic");
     v("path", path, "weights of the reward model (folder or file), or the TorchScript file");
     v("head_path", head_path, "aesthetic: the MLP head (.pth or .safetensors)");
     v("linear_coef", linear_coef, "linear: r(x) = <coef, x>");
@@ -256,6 +260,45 @@ struct EvalConfig {
   }
 };
 
+// `nablagfn pretrain` of the embedded Fashion-MNIST model (model.kind fashion): a small UNet2DConditionModel
+// on class-name prompts and the classifier of its metrics, trained from the Debian dataset.
+struct PretrainConfig {
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  int n_steps = 4000;
+  int batch_size = 64;
+  double lr = 1e-3;
+  int warmup_steps = 200;
+  double ema_decay = 0.999;
+  double cfg_dropout = 0.1;
+  std::vector<int> block_out_channels = {32, 64, 64};
+  int norm_num_groups = 8;
+  int attention_heads = 4;
+  int context_tokens = 4;
+  int context_dim = 64;
+  int classifier_steps = 1500;
+  double classifier_lr = 1e-3;
+  int n_agreement_samples = 20;
+
+  template <class V>
+  void visit(V&& v) {
+    v("data", data, "folder of the Fashion-MNIST IDX files (train-*/t10k-*-idx*-ubyte.gz, Debian's dataset-fashion-mnist)");
+    v("n_steps", n_steps, "optimizer steps of the diffusion model (epsilon-prediction DDPM loss)");
+    v("batch_size", batch_size, "images per step (diffusion model and classifier)");
+    v("lr", lr, "Adam learning rate of the diffusion model and its class embedding");
+    v("warmup_steps", warmup_steps, "linear learning-rate warm-up steps");
+    v("ema_decay", ema_decay, "decay of the exponential moving average of the weights that are saved");
+    v("cfg_dropout", cfg_dropout, "probability that a training image gets the empty prompt (classifier-free guidance)");
+    v("block_out_channels", block_out_channels, "UNet widths per level (32x32, 16x16, 8x8 ...); cross-attention below the top level");
+    v("norm_num_groups", norm_num_groups, "GroupNorm groups of the UNet (divides every width)");
+    v("attention_heads", attention_heads, "attention heads per transformer block");
+    v("context_tokens", context_tokens, "learned context tokens per class name (cross-attention length L)");
+    v("context_dim", context_dim, "width D of the context tokens (the UNet's cross_attention_dim)");
+    v("classifier_steps", classifier_steps, "optimizer steps of the classifier CNN");
+    v("classifier_lr", classifier_lr, "Adam learning rate of the classifier");
+    v("n_agreement_samples", n_agreement_samples, "samples per class for the final class-agreement check");
+  }
+};
+
 struct Config {
   RunConfig run;
   ModelConfig model;
@@ -264,6 +307,7 @@ struct Config {
   AlgorithmConfig algorithm;
   RewardConfig reward;
   EvalConfig eval;
+  PretrainConfig pretrain;
 
   template <class V>
   void visit_groups(V&& v) {
@@ -274,6 +318,7 @@ struct Config {
     v("algorithm", algorithm);
     v("reward", reward);
     v("eval", eval);
+    v("pretrain", pretrain);
   }
 };
 

@@ -17,6 +17,10 @@ UNetConfig unet_flow_net_config(const UNetFlowNetOptions& o) {
   c.down_block_types.back() = "DownBlock2D";
   c.up_block_types.assign(n, "CrossAttnUpBlock2D");
   c.up_block_types.front() = "UpBlock2D";
+  if (!o.attention_at_top) {
+    c.down_block_types.front() = "DownBlock2D";
+    c.up_block_types.back() = "UpBlock2D";
+  }
   c.layers_per_block.assign(n, o.layers_per_block);
   c.cross_attention_dim.assign(n, o.cross_attention_dim);
   c.transformer_layers_per_block.assign(n, 1);

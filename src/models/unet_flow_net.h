@@ -24,9 +24,11 @@ struct UNetFlowNetOptions {
   int64_t heads = 8;     // diffusers' default attention_head_dim
   int64_t norm_num_groups = 32;
   bool zero_init_conv_out = false;  // false: zero conv_out.bias only (the release); true: weight and bias
+  bool attention_at_top = true;     // false: no attention at level 0 (full-resolution pixel models)
 };
 
-// Levels 0..n−2 with cross-attention, the deepest without (SD's block pattern for any n).
+// Levels 0..n−2 with cross-attention, the deepest without (SD's block pattern for any n); level 0
+// without it too unless attention_at_top.
 UNetConfig unet_flow_net_config(const UNetFlowNetOptions& options);
 
 class UNetFlowNet : public FlowNet {

@@ -1,6 +1,7 @@
 #include "problems/factory.h"
 
 #include "core/error.h"
+#include "problems/fashion.h"
 #include "problems/stable_diffusion.h"
 #include "problems/toy2d.h"
 
@@ -23,7 +24,8 @@ class Toy2DBundle : public ProblemBundle {
 std::unique_ptr<ProblemBundle> make_problem(const Config& config) {
   if (config.model.kind == "toy2d") return std::make_unique<Toy2DBundle>(config);
   if (config.model.kind == "sd") return make_sd_bundle(config);
-  throw Error("model.kind '" + config.model.kind + "' cannot be trained yet", "use model.kind=toy2d");
+  if (config.model.kind == "fashion") return make_fashion_bundle(config);
+  throw Error("model.kind '" + config.model.kind + "' cannot be trained yet", "use toy2d, sd or fashion");
 }
 
 }  // namespace nablagfn

@@ -5,6 +5,7 @@
 #include "rewards/aesthetic.h"
 #include "rewards/analytic.h"
 #include "rewards/clip_score.h"
+#include "rewards/contrast.h"
 #include "rewards/hps.h"
 #include "rewards/jpeg.h"
 #include "rewards/registry.h"
@@ -20,6 +21,7 @@ RewardRegistry& reward_registry() {
       require(c.quadratic_scale > 0, "reward.quadratic_scale must be > 0", "it is s in r(x) = -||x - c||^2 / s");
       return std::make_unique<QuadraticReward>(c.quadratic_center, c.quadratic_scale);
     });
+    r.add("contrast", [](const RewardConfig&, c10::Device) { return std::make_unique<ContrastReward>(); });
     r.add("aesthetic", [](const RewardConfig& c, c10::Device d) { return make_aesthetic_reward(c, d); });
     // PickScore and CLIP score are one formula, exp(logit_scale)·cos, on different CLIPModel weights.
     for (const char* name : {"pickscore", "clip_score"})

@@ -1,0 +1,89 @@
+// The embedded Fashion-MNIST default (problems/fashion.h) from the committed assets/fashion: the dataset
+// reader on the Debian files, the shipped classifier's accuracy on the test split, the prompt encoder's
+// closed prompt set, and two training epochs of the shipped ∇-GFlowNet config at tiny size, which must
+// write the evaluator's grids and metrics.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "algorithms/algorithm.h"
+#include "algorithms/trainer.h"
+#include "config/config.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "io/fs_util.h"
+#include "io/run_dir.h"
+#include "problems/factory.h"
+#include "problems/fashion.h"
+#include "problems/fashion_data.h"
+
+using namespace nablagfn;
+
+namespace {
+const std::string kData = "/usr/share/datasets/fashion-mnist";
+
+Config shipped(const std::string& name) {
+  Config c = load_config(std::string(NABLAGFN_SOURCE_DIR) + "/configs/" + name + ".jsonc");
+  c.run.device = "cpu";
+  return c;
+}
+}  // namespace
+
+TEST(Fashion, TestSplitAndShippedClassifier) {
+  if (!std::filesystem::exists(kData)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  FashionMNIST test = load_fashion_mnist(kData, "t10k");
+  ASSERT_EQ(test.images.sizes().vec(), (std::vector<int64_t>{10000, 1, 32, 32}));
+  EXPECT_EQ(test.images.slice(2, 0, 2).abs().max().item<double>(), 0.0);  // the padding border
+  EXPECT_GE(test.labels.min().item<int64_t>(), 0);
+  EXPECT_LE(test.labels.max().item<int64_t>(), 9);
+  Config c = shipped("fashion_nabla_db");
+  FashionModel model = make_fashion_pipeline(c);
+  at::NoGradGuard no_grad;
+  at::Tensor predicted = model.classifier->logits(test.images).argmax(1);  // [10000]
+  EXPECT_GE(predicted.eq(test.labels).to(at::kFloat).mean().item<double>(), 0.85);
+}
+
+TEST(Fashion, PromptsAreTheClassNames) {
+  FashionModel model = make_fashion_pipeline(shipped("fashion_nabla_db"));
+  EXPECT_EQ(model.problem.prompts, fashion_class_names());
+  at::Tensor ids = model.text->class_ids({"trouser", "", "ankle boot"});
+  EXPECT_EQ(ids[0].item<int64_t>(), 1);
+  EXPECT_EQ(ids[1].item<int64_t>(), 10);
+  EXPECT_EQ(ids[2].item<int64_t>(), 9);
+  EXPECT_THROW(model.text->class_ids({"cat"}), Error);
+  EXPECT_EQ(model.problem.uncond_context.dim(), 3);
+}
+
+TEST(Fashion, TwoTinyEpochsOfTheDemoConfig) {
+  Config c = shipped("fashion_nabla_db");
+  c.train.n_epochs = 2;
+  c.sample.n_steps = 4;
+  c.sample.batch_size = 4;
+  c.sample.n_batches_per_epoch = 1;
+  c.train.batch_size = 4;
+  c.train.grad_accum_steps = 1;
+  c.train.save_every = 0;
+  c.eval.every = 1;
+  c.eval.n_samples = 10;
+  c.model.flow_block_out_channels = {16, 16};
+  validate(c);
+  seed_default_generators(0);
+  auto bundle = make_problem(c);
+  auto algorithm = algorithm_registry().create(c.algorithm.name, bundle->problem(), c);
+  const std::string dir = ::testing::TempDir() + "/fashion_smoke";
+  remove_tree(dir);
+  RunDir run = RunDir::create(dir, false);
+  TrainSummary s = train(bundle->problem(), *algorithm, c, run, bundle->evaluator());
+  EXPECT_EQ(s.epochs_done, 2);
+  for (const char* key : {"reward_eval", "class_agreement", "pretrained_reward_eval", "pretrained_class_agreement"}) {
+    ASSERT_TRUE(s.final_metrics.count(key)) << key;
+    EXPECT_TRUE(std::isfinite(s.final_metrics.at(key))) << key;
+  }
+  EXPECT_GE(s.final_metrics.at("class_agreement"), 0.0);
+  EXPECT_LE(s.final_metrics.at("class_agreement"), 1.0);
+  for (const char* file : {"samples/before_trouser.png", "samples/after_ankle_boot.png", "samples/epoch_0001.png",
+                           "pytorch_lora_weights.safetensors"})
+    EXPECT_TRUE(std::filesystem::exists(run.path(file))) << file;
+}
