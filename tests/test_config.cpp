@@ -81,3 +81,46 @@ TEST(Config, DefaultsPrintWithDocumentationAndRoundTrip) {
   Config back = load_config(path);
   EXPECT_EQ(to_json(back), to_json(c));
 }
+
+// Each case of issue 10: a value that used to train silently, wrap or fail deep inside LibTorch is a
+// one-line error naming the key and the accepted range.
+TEST(Config, ValidateRejectsOutOfRangeValues) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train.adam_beta1=1.5", "in [0, 1)"},       {"train.adam_beta2=-0.1", "in [0, 1)"},
+      {"train.weight_decay=-1", ">= 0"},           {"train.max_grad_norm=-1", ">= 0"},
+      {"eval.n_samples=0", ">= 1"},                {"train.lr=-1", "> 0"},
+      {"train.lr_flow=0", "> 0"},                  {"train.n_epochs=0", ">= 1"},
+      {"run.seed=-3", ">= 0"},                     {"train.adam_eps=0", "> 0"},
+      {"train.timestep_fraction=0", "in (0, 1]"},  {"train.data_lag=2", "in [0, 1]"},
+      {"model.flow_block_out_channels=[8,0]", ">= 1"}, {"algorithm.ddpo_clip_range=0", "> 0"},
+      {"reward.quadratic_scale=0", "> 0"},         {"sample.eta=-1", ">= 0"},
+  };
+  for (const auto& [assignment, range] : cases) {
+    Config c;
+    apply_override(c, assignment);
+    const std::string key = assignment.substr(0, assignment.find('='));
+    const std::string msg = error_of([&] { validate(c); });
+    EXPECT_NE(msg.find("config key '" + key + "' must be " + range), std::string::npos) << assignment << ": " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+}
+
+TEST(Config, IntegersThatOverflowIntAreErrorsNotWraps) {
+  for (const std::string assignment : {"train.n_epochs=4294967298", "run.seed=18446744073709551615",
+                                       "eval.n_samples=-2147483649", "model.flow_block_out_channels=[8,4294967304]"}) {
+    Config c;
+    const std::string msg = error_of([&] { apply_override(c, assignment); });
+    EXPECT_NE(msg.find("between -2147483648 and 2147483647"), std::string::npos) << assignment << ": " << msg;
+  }
+  std::string path = write_tmp("overflow.jsonc", R"({"train": {"n_epochs": 4294967298}})");
+  EXPECT_NE(error_of([&] { load_config(path); }).find("'train.n_epochs' must be an integer between"),
+            std::string::npos);
+  Config c;
+  apply_override(c, "train.n_epochs=2147483647");
+  EXPECT_EQ(c.train.n_epochs, 2147483647);
+}
+
+TEST(Config, DefaultsDocumentTheAcceptedRange) {
+  Config c;
+  EXPECT_NE(to_jsonc(c).find("AdamW beta1 (in [0, 1))"), std::string::npos);
+}

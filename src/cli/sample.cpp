@@ -144,6 +144,7 @@ int run_sample(const std::vector<std::string>& args) {
   config.sample.guidance_scale = guidance;
   config.sample.prompts = prompt;
   if (!lora.empty()) sample_cli_detail::read_lora_shape(lora, lora_alpha, config.model);
+  validate(config);
   StableDiffusion sd = make_sd_pipeline(config);
   if (!lora.empty()) sd.denoiser->lora().load(lora);
 

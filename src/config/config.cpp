@@ -1,7 +1,10 @@
 #include "config/config.h"
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +20,8 @@ using json = nlohmann::ordered_json;
 struct Field {
   std::function<void(const json&)> set;
   std::function<json()> get;
+  // "" when the value is acceptable, else why not (with the accepted range).
+  std::function<std::string()> check;
   std::string doc;
 };
 
@@ -31,16 +36,24 @@ const char* type_name() {
   return "a value";
 }
 
+// An integer that fits an int: JSON integers beyond it are errors, never wrapped.
+bool fits_int(const json& j) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max());
+  if (!j.is_number_integer()) return false;
+  const int64_t v = j.get<int64_t>();
+  return v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max();
+}
+
 template <class T>
 bool fits(const json& j) {
   if constexpr (std::is_same_v<T, bool>) return j.is_boolean();
-  if constexpr (std::is_same_v<T, int>) return j.is_number_integer();
+  if constexpr (std::is_same_v<T, int>) return fits_int(j);
   if constexpr (std::is_same_v<T, double>) return j.is_number();
   if constexpr (std::is_same_v<T, std::string>) return j.is_string();
   if constexpr (std::is_same_v<T, std::vector<int>>) {
     if (!j.is_array()) return false;
     for (const auto& e : j)
-      if (!e.is_number_integer()) return false;
+      if (!fits_int(e)) return false;
     return true;
   }
   if constexpr (std::is_same_v<T, std::vector<double>>) {
@@ -52,22 +65,51 @@ bool fits(const json& j) {
   return false;
 }
 
-// "group.key" -> setter/getter/doc for every field of config, in declaration order.
+// "" if v is finite and in range, else the reason.
+std::string check_number(double v, const Range* range) {
+  if (!std::isfinite(v)) return "must be a finite number";
+  if (range && !range->contains(v)) return "must be " + range->describe();
+  return "";
+}
+
+template <class T>
+std::string check_value(const T& value, const Range* range) {
+  if constexpr (std::is_same_v<T, int> || std::is_same_v<T, double>) return check_number(value, range);
+  if constexpr (std::is_same_v<T, std::vector<int>> || std::is_same_v<T, std::vector<double>>) {
+    for (const auto& e : value) {
+      std::string why = check_number(e, range);
+      if (!why.empty()) return why + " in every entry";
+    }
+  }
+  return "";
+}
+
+// "group.key" -> setter/getter/check/doc for every field of config, in declaration order.
 std::vector<std::pair<std::string, Field>> fields_of(Config& config) {
   std::vector<std::pair<std::string, Field>> out;
   config.visit_groups([&](const char* group, auto& section) {
-    section.visit([&](const char* key, auto& field, const char* doc) {
+    section.visit([&](const char* key, auto& field, const char* doc, auto... range) {
       using T = std::decay_t<decltype(field)>;
+      static_assert(sizeof...(range) <= 1, "a visit line takes at most one Range");
       std::string full = std::string(group) + "." + key;
       Field f;
       f.set = [&field, full](const json& j) {
-        if (!fits<T>(j))
-          throw Error("config key '" + full + "' must be " + type_name<T>() + ", got " + j.dump(),
-                      "see `nablagfn config --defaults` for every key and its type");
-        field = j.get<T>();
+        if (fits<T>(j)) {
+          field = j.get<T>();
+          return;
+        }
+        const bool overflow = (std::is_same_v<T, int> && j.is_number_integer()) ||
+                              (std::is_same_v<T, std::vector<int>> && fits<std::vector<double>>(j));
+        throw Error("config key '" + full + "' must be " + type_name<T>() +
+                        (overflow ? " between -2147483648 and 2147483647" : "") + ", got " + j.dump(),
+                    "see `nablagfn config --defaults` for every key and its type");
       };
       f.get = [&field]() { return json(field); };
+      std::optional<Range> r;
+      ((r = range), ...);
+      f.check = [&field, r]() { return check_value(field, r ? &*r : nullptr); };
       f.doc = doc;
+      if (r) f.doc += " (" + r->describe() + ")";
       out.emplace_back(full, std::move(f));
     });
   });
@@ -169,26 +211,28 @@ std::string to_jsonc(Config& config) {
   return os.str();
 }
 
-void validate(const Config& c) {
-  auto positive = [](int v, const std::string& key) {
-    require(v > 0, key + " must be > 0 (got " + std::to_string(v) + ")", "set --set " + key + "=<positive integer>");
-  };
-  positive(c.sample.n_steps, "sample.n_steps");
-  positive(c.sample.batch_size, "sample.batch_size");
-  positive(c.sample.n_batches_per_epoch, "sample.n_batches_per_epoch");
-  positive(c.train.batch_size, "train.batch_size");
-  positive(c.train.grad_accum_steps, "train.grad_accum_steps");
-  require(c.train.n_epochs >= 0, "train.n_epochs must be >= 0", "set --set train.n_epochs=<count>");
-  require(c.train.data_lag == 0 || c.train.data_lag == 1, "train.data_lag must be 0 or 1",
-          "0 trains on-policy, 1 reproduces the release's one-epoch lag");
-  const int per_epoch = c.sample.batch_size * c.sample.n_batches_per_epoch;
-  const int per_update = c.train.batch_size * c.train.grad_accum_steps;
+void validate(const Config& config) {
+  Config copy = config;
+  for (auto& [name, f] : fields_of(copy)) {
+    std::string why = f.check();
+    if (!why.empty())
+      throw Error("config key '" + name + "' " + why + ", got " + f.get().dump(), "set --set " + name + "=<value>");
+  }
+  const Config& c = config;
+  require(!c.run.out.empty(), "config key 'run.out' is empty", "name the run directory, for example runs/NAME");
+  require(!c.model.flow_block_out_channels.empty(), "config key 'model.flow_block_out_channels' is empty",
+          "give the flow UNet's widths, for example [64, 128, 256, 256]");
+  if (c.algorithm.name == "draft")
+    require(c.algorithm.draft_k <= c.sample.n_steps,
+            "config key 'algorithm.draft_k' must be <= sample.n_steps (" + std::to_string(c.sample.n_steps) +
+                "), got " + std::to_string(c.algorithm.draft_k),
+            "draft_k = n_steps is full DRaFT");
+  const int64_t per_epoch = int64_t{c.sample.batch_size} * c.sample.n_batches_per_epoch;
+  const int64_t per_update = int64_t{c.train.batch_size} * c.train.grad_accum_steps;
   require(per_epoch % per_update == 0,
           "trajectories per epoch (" + std::to_string(per_epoch) + ") is not a multiple of trajectories per update (" +
               std::to_string(per_update) + ")",
           "make sample.batch_size x sample.n_batches_per_epoch divisible by train.batch_size x train.grad_accum_steps");
-  require(c.train.timestep_fraction > 0.0 && c.train.timestep_fraction <= 1.0, "train.timestep_fraction must be in (0, 1]",
-          "0.1 trains 10% of the transitions plus the terminal one");
   require(c.train.lr_schedule == "constant" || c.train.lr_schedule == "cosine",
           "train.lr_schedule must be constant or cosine", "constant is the release's");
   require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise" ||
@@ -201,9 +245,6 @@ void validate(const Config& c) {
           "algorithm.reverse_target must be sample, expected or backup", "sample is the release's");
   require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
           "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
-  require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");
-  require(c.algorithm.output_reg >= 0.0 && c.algorithm.reverse_loss_scale >= 0.0,
-          "algorithm.output_reg and algorithm.reverse_loss_scale must be >= 0", "use 0 to switch a term off");
   require(c.model.kind == "sd" || c.model.kind == "toy2d", "unknown model.kind '" + c.model.kind + "'",
           "use sd (a diffusers folder) or toy2d");
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "config/range.h"
+
 namespace nablagfn {
 
 struct RunConfig {
@@ -20,7 +22,7 @@ struct RunConfig {
   template <class V>
   void visit(V&& v) {
     v("out", out, "run directory (config.resolved.json, metrics.jsonl, plots/, samples/, checkpoints/)");
-    v("seed", seed, "base seed; rank r uses seed + r (spec §9 item 4 fixed)");
+    v("seed", seed, "base seed; rank r uses seed + r (spec §9 item 4 fixed)", Range::at_least(0));
     v("device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
   }
 };
@@ -48,18 +50,19 @@ struct ModelConfig {
     v("path", path, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
     v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 or float32 (LoRA, flow net, reward: float32)");
     v("attention", attention, "auto (fused where libtorch has it), reference (plain softmax(QK^T)V) or fused");
-    v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention");
-    v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r");
+    v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention", Range::at_least(1));
+    v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r", Range::above(0));
     v("lora_init", lora_init, "gaussian (A ~ N(0, 1/r^2), B = 0, as peft init_lora_weights='gaussian') or kaiming");
-    v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)");
-    v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet");
+    v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)",
+      Range::at_least(1));
+    v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet", Range::at_least(1));
     v("flow_conditioning", flow_conditioning,
       "text input of g_phi: auto (zeros for prompt-independent rewards, the prompt otherwise), prompt or zero");
-    v("toy_n_modes", toy_n_modes, "toy2d: number of equal-weight Gaussians on a circle");
-    v("toy_radius", toy_radius, "toy2d: radius of the circle of means");
-    v("toy_std", toy_std, "toy2d: std of each Gaussian");
-    v("toy_hidden", toy_hidden, "toy2d: hidden width of the residual policy MLP and the flow MLP");
-    v("toy_layers", toy_layers, "toy2d: hidden layers of those MLPs");
+    v("toy_n_modes", toy_n_modes, "toy2d: number of equal-weight Gaussians on a circle", Range::at_least(1));
+    v("toy_radius", toy_radius, "toy2d: radius of the circle of means", Range::at_least(0));
+    v("toy_std", toy_std, "toy2d: std of each Gaussian", Range::above(0));
+    v("toy_hidden", toy_hidden, "toy2d: hidden width of the residual policy MLP and the flow MLP", Range::at_least(1));
+    v("toy_layers", toy_layers, "toy2d: hidden layers of those MLPs", Range::at_least(1));
   }
 };
 
@@ -76,11 +79,12 @@ struct SampleConfig {
   template <class V>
   void visit(V&& v) {
     v("scheduler", scheduler, "ddim (DDIM-eta; eta = 1 is the paper's DDPM), ddpm, dpmpp_sde (order 1) or dpmpp_2m_sde");
-    v("n_steps", n_steps, "sampling steps K (the MDP length)");
-    v("eta", eta, "DDIM stochasticity; must be > 0 for training (the policy must be Gaussian)");
+    v("n_steps", n_steps, "sampling steps K (the MDP length)", Range::at_least(1));
+    v("eta", eta, "DDIM stochasticity; must be > 0 for training (the policy must be Gaussian)", Range::at_least(0));
     v("guidance_scale", guidance_scale, "classifier-free guidance w, in sampling and in every training pass");
-    v("batch_size", batch_size, "trajectories per sampling batch (per rank)");
-    v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this");
+    v("batch_size", batch_size, "trajectories per sampling batch (per rank)", Range::at_least(1));
+    v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this",
+      Range::at_least(1));
     v("prompts", prompts, "prompt set: simple_animals, a .txt file (one prompt per line), or one literal prompt");
     v("dpm_final_sigmas", dpm_final_sigmas, "dpmpp: sigma_min (finite final score, the release's fix) or zero");
   }
@@ -106,24 +110,28 @@ struct TrainConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("n_epochs", n_epochs, "training epochs (each: sample, then train on the buffer)");
-    v("batch_size", batch_size, "trajectories per training micro-batch");
-    v("grad_accum_steps", grad_accum_steps, "micro-batches per optimizer update; updates/epoch = trajectories / (batch_size x this)");
-    v("lr", lr, "AdamW learning rate of the policy's trainable part (LoRA / residual MLP)");
-    v("lr_flow", lr_flow, "AdamW learning rate of the flow network");
+    v("n_epochs", n_epochs, "training epochs (each: sample, then train on the buffer)", Range::at_least(1));
+    v("batch_size", batch_size, "trajectories per training micro-batch", Range::at_least(1));
+    v("grad_accum_steps", grad_accum_steps, "micro-batches per optimizer update; updates/epoch = trajectories / (batch_size x this)",
+      Range::at_least(1));
+    v("lr", lr, "AdamW learning rate of the policy's trainable part (LoRA / residual MLP)", Range::above(0));
+    v("lr_flow", lr_flow, "AdamW learning rate of the flow network", Range::above(0));
     v("lr_schedule", lr_schedule,
       "learning-rate schedule of every parameter group over the run's updates: constant (the release) or cosine "
       "(from lr down to 0)");
-    v("weight_decay", weight_decay, "AdamW weight decay of the policy's trainable part");
-    v("weight_decay_flow", weight_decay_flow, "AdamW weight decay of the flow network");
-    v("adam_beta1", adam_beta1, "AdamW beta1");
-    v("adam_beta2", adam_beta2, "AdamW beta2 (the release README suggests 0.95 for stabler runs)");
-    v("adam_eps", adam_eps, "AdamW epsilon");
-    v("max_grad_norm", max_grad_norm, "gradient clipping, separately for the policy and the flow network; 0 = off");
-    v("data_lag", data_lag, "0: train on this epoch's samples (on-policy); 1: on the previous epoch's (the release, spec §9 item 5)");
-    v("timestep_fraction", timestep_fraction, "fraction of transitions trained per trajectory: int(K x f) + the terminal one");
+    v("weight_decay", weight_decay, "AdamW weight decay of the policy's trainable part", Range::at_least(0));
+    v("weight_decay_flow", weight_decay_flow, "AdamW weight decay of the flow network", Range::at_least(0));
+    v("adam_beta1", adam_beta1, "AdamW beta1", Range::below(0, 1));
+    v("adam_beta2", adam_beta2, "AdamW beta2 (the release README suggests 0.95 for stabler runs)", Range::below(0, 1));
+    v("adam_eps", adam_eps, "AdamW epsilon", Range::above(0));
+    v("max_grad_norm", max_grad_norm, "gradient clipping, separately for the policy and the flow network; 0 = off",
+      Range::at_least(0));
+    v("data_lag", data_lag, "0: train on this epoch's samples (on-policy); 1: on the previous epoch's (the release, spec §9 item 5)",
+      Range::closed(0, 1));
+    v("timestep_fraction", timestep_fraction, "fraction of transitions trained per trajectory: int(K x f) + the terminal one",
+      Range::above_up_to(0, 1));
     v("low_var_subsampling", low_var_subsampling, "stratified transition draw (one per trunk of the chain) instead of uniform");
-    v("save_every", save_every, "checkpoint every N epochs (and at the end); 0 = only at the end");
+    v("save_every", save_every, "checkpoint every N epochs (and at the end); 0 = only at the end", Range::at_least(0));
   }
 };
 
@@ -157,10 +165,14 @@ struct AlgorithmConfig {
   template <class V>
   void visit(V&& v) {
     v("name", name, "nabla_db, refl, draft, draft_lv, ddpo, dag_db, residual_db or adjoint_matching");
-    v("beta", beta, "reward scale beta: target p_pretrained(x) exp(beta r(x)) (nabla_db, dag_db, residual_db, adjoint_matching)");
-    v("prior_strength", prior_strength, "eta: multiplies the pretrained scores and the policy's reverse score (spec §3.6)");
-    v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes");
-    v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)");
+    v("beta", beta, "reward scale beta: target p_pretrained(x) exp(beta r(x)) (nabla_db, dag_db, residual_db, adjoint_matching)",
+      Range::at_least(0));
+    v("prior_strength", prior_strength, "eta: multiplies the pretrained scores and the policy's reverse score (spec §3.6)",
+      Range::at_least(0));
+    v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes",
+      Range::at_least(0));
+    v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)",
+      Range::at_least(0));
     v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
     v("guess_model", guess_model,
       "whose x_hat the predicted-reward guess uses: policy (the finetuned model, the release) or pretrained (the "
@@ -187,16 +199,22 @@ struct AlgorithmConfig {
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
-    v("refl_last_steps", refl_last_steps, "refl: the gradient step m is drawn from the last N steps (m in [K-N, K-1])");
+    v("refl_last_steps", refl_last_steps, "refl: the gradient step m is drawn from the last N steps (m in [K-N, K-1])",
+      Range::at_least(1));
     v("refl_target", refl_target, "refl: loss = mean(relu(target - r(x0_hat))) x refl_loss_scale");
-    v("refl_loss_scale", refl_loss_scale, "refl: loss multiplier (1e-3 in ImageReward's ReFL)");
-    v("draft_k", draft_k, "draft: backpropagate through the last K steps (K = n_steps is full DRaFT)");
-    v("draft_lv_n", draft_lv_n, "draft_lv: fresh noises per sample re-noising the final sample to the last step");
-    v("ddpo_clip_range", ddpo_clip_range, "ddpo: PPO ratio clip epsilon");
-    v("ddpo_adv_clip", ddpo_adv_clip, "ddpo: advantages are clipped to +-this");
-    v("ddpo_buffer_size", ddpo_buffer_size, "ddpo: per-prompt reward statistics keep this many recent rewards");
-    v("ddpo_min_count", ddpo_min_count, "ddpo: below this many rewards for a prompt, use batch statistics");
-    v("dag_beta_anneal", dag_beta_anneal, "dag_db: beta ramps linearly to its value over this fraction of the epochs (0 = off)");
+    v("refl_loss_scale", refl_loss_scale, "refl: loss multiplier (1e-3 in ImageReward's ReFL)", Range::above(0));
+    v("draft_k", draft_k, "draft: backpropagate through the last K steps (K = n_steps is full DRaFT)",
+      Range::at_least(1));
+    v("draft_lv_n", draft_lv_n, "draft_lv: fresh noises per sample re-noising the final sample to the last step",
+      Range::at_least(1));
+    v("ddpo_clip_range", ddpo_clip_range, "ddpo: PPO ratio clip epsilon", Range::above(0));
+    v("ddpo_adv_clip", ddpo_adv_clip, "ddpo: advantages are clipped to +-this", Range::above(0));
+    v("ddpo_buffer_size", ddpo_buffer_size, "ddpo: per-prompt reward statistics keep this many recent rewards",
+      Range::at_least(1));
+    v("ddpo_min_count", ddpo_min_count, "ddpo: below this many rewards for a prompt, use batch statistics",
+      Range::at_least(0));
+    v("dag_beta_anneal", dag_beta_anneal, "dag_db: beta ramps linearly to its value over this fraction of the epochs (0 = off)",
+      Range::at_least(0));
   }
 };
 
@@ -215,7 +233,7 @@ struct RewardConfig {
     v("head_path", head_path, "aesthetic: the MLP head (.pth or .safetensors)");
     v("linear_coef", linear_coef, "linear: r(x) = <coef, x>");
     v("quadratic_center", quadratic_center, "quadratic: r(x) = -||x - center||^2 / scale");
-    v("quadratic_scale", quadratic_scale, "quadratic: see quadratic_center");
+    v("quadratic_scale", quadratic_scale, "quadratic: see quadratic_center", Range::above(0));
   }
 };
 
@@ -226,9 +244,11 @@ struct EvalConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("every", every, "evaluate every N epochs (and at the end); 0 = only at the end");
-    v("n_samples", n_samples, "samples drawn for an evaluation (toy2d: >= 4096 for the mode masses)");
-    v("seed", seed, "seed of the evaluation noise, fixed so evaluations are comparable along training");
+    v("every", every, "evaluate every N epochs (and at the end); 0 = only at the end", Range::at_least(0));
+    v("n_samples", n_samples, "samples drawn for an evaluation (toy2d: >= 4096 for the mode masses)",
+      Range::at_least(1));
+    v("seed", seed, "seed of the evaluation noise, fixed so evaluations are comparable along training",
+      Range::at_least(0));
   }
 };
 
