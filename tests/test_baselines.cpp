@@ -29,15 +29,15 @@ const auto* const kOneThread = ::testing::AddGlobalTestEnvironment(new OneThread
 Config smoke_config(const std::string& algorithm) {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
-  c.model.toy_hidden = 16;
-  c.model.toy_layers = 2;
+  c.model.dtype = ModelDType::Float64;
+  c.model.toy.hidden = 16;
+  c.model.toy.layers = 2;
   c.reward.name = "linear";
   c.algorithm.name = algorithm;
   c.algorithm.beta = 1.0;
   c.algorithm.output_reg = 1.0;
-  c.algorithm.draft_k = 2;
-  c.algorithm.ddpo_min_count = 4;
+  c.algorithm.draft.k = 2;
+  c.algorithm.ddpo.min_count = 4;
   c.sample.guidance_scale = 1.0;
   c.sample.n_steps = 10;
   c.sample.batch_size = 8;
@@ -132,8 +132,8 @@ TEST(Baselines, ThreeUpdatesGiveFinitePinnedLosses) {
 TEST(Baselines, OverfitRaisesTheMeanRewardOfGradientMethods) {
   for (const std::string name : {"refl", "draft", "draft_lv", "adjoint_matching"}) {
     Config c = smoke_config(name);
-    c.algorithm.refl_target = 10.0;  // keep ReFL's hinge active
-    c.algorithm.refl_loss_scale = 1.0;
+    c.algorithm.refl.target = 10.0;  // keep ReFL's hinge active
+    c.algorithm.refl.loss_scale = 1.0;
     BaselineRun run(c);
     const double before = run.mean_reward();
     for (int u = 0; u < 20; ++u) run.update();
@@ -199,9 +199,9 @@ struct FormulaCase {
 
   explicit FormulaCase(const std::string& name) : config(smoke_config(name)), toy(seeded_toy(config)) {
     config.train.timestep_fraction = 1.0;  // every transition, so the loss does not depend on the draw
-    config.algorithm.dag_beta_anneal = 0.0;
+    config.algorithm.dag_db.beta_anneal = 0.0;
     config.algorithm.beta = 1.5;
-    config.algorithm.gamma_mode = "sqrt";
+    config.algorithm.gamma_mode = GammaMode::Sqrt;
     algo = algorithm_registry().create(name, toy.problem, config);
     randomise_weights(toy.problem.denoiser->trainable_parameters(), 5);
     randomise_weights(algo->extra_parameter_groups().at(0).params, 6);
@@ -280,13 +280,13 @@ TEST(Baselines, ResidualDBLossMatchesItsFormula) {
 TEST(Baselines, DAGBetaAnnealing) {
   Config c = smoke_config("dag_db");
   c.algorithm.beta = 10.0;
-  c.algorithm.dag_beta_anneal = 0.5;
+  c.algorithm.dag_db.beta_anneal = 0.5;
   Toy2D toy = make_toy2d(c, at::kDouble);
   DAGDB dag(toy.problem, c);
   EXPECT_DOUBLE_EQ(dag.beta_at(0, 100), 0.0);
   EXPECT_DOUBLE_EQ(dag.beta_at(25, 100), 5.0);
   EXPECT_DOUBLE_EQ(dag.beta_at(60, 100), 10.0);
-  c.algorithm.dag_beta_anneal = 0.0;
+  c.algorithm.dag_db.beta_anneal = 0.0;
   EXPECT_DOUBLE_EQ(DAGDB(toy.problem, c).beta_at(0, 100), 10.0);
 }
 
@@ -306,7 +306,7 @@ TEST(Baselines, UnsupportedSettingsAreErrors) {
     EXPECT_THROW(algorithm_registry().create(name, toy.problem, c), Error) << name;
   }
   Config c = smoke_config("draft");
-  c.algorithm.draft_k = 11;
+  c.algorithm.draft.k = 11;
   Toy2D toy = make_toy2d(c, at::kDouble);
   EXPECT_THROW(algorithm_registry().create("draft", toy.problem, c), Error);
 }

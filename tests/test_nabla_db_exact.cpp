@@ -51,10 +51,10 @@ struct ExactFlow : FlowNet {
 TEST(NablaDBExactSolution, EarlyStepConditionsHoldOnAverage) {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
+  c.model.dtype = ModelDType::Float64;
   c.reward.name = "linear";
   c.algorithm.beta = 1.0;
-  c.algorithm.gamma_mode = "none";
+  c.algorithm.gamma_mode = GammaMode::None;
   c.algorithm.output_reg = 0;
   c.sample.guidance_scale = 1.0;
   Toy2D toy = make_toy2d(c, at::kDouble);

@@ -36,12 +36,12 @@ struct NablaDBFixture {
     Config& c = config;
     c.model.kind = "sd";
     c.model.path = data_path("sd_tiny");
-    c.model.dtype = "float32";
+    c.model.dtype = ModelDType::Float32;
     c.model.lora_rank = 4;
     c.model.lora_alpha = 4.0;
     c.model.flow_block_out_channels = {16, 32, 32, 32};
     c.model.flow_layers_per_block = 1;
-    c.model.flow_conditioning = "prompt";
+    c.model.flow_conditioning = FlowConditioning::Prompt;
     c.run.device = "cpu";
     c.sample.scheduler = "ddim";
     c.sample.n_steps = 50;
@@ -55,7 +55,7 @@ struct NablaDBFixture {
     c.algorithm.output_reg = 10.0;
     c.algorithm.reverse_loss_scale = 1.0;
     c.algorithm.prior_strength = 1.0;
-    c.algorithm.gamma_mode = "squared";
+    c.algorithm.gamma_mode = GammaMode::Squared;
     sd = make_stable_diffusion(c);
     sd.denoiser->lora().load(data_path("nabla_db_tiny/lora_peft.safetensors"));
     algo = std::make_unique<NablaDB>(sd.problem, config);

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "problems/component_names.h"
 
 namespace nablagfn::cli {
 
@@ -25,6 +26,7 @@ int run_config(const std::vector<std::string>& args) {
   Config config = path.empty() ? Config{} : load_config(path);
   for (const auto& s : sets) apply_override(config, s);
   validate(config);
+  check_component_names(config);
   std::fputs(defaults && path.empty() && sets.empty() ? to_jsonc(config).c_str() : to_json(config).c_str(), stdout);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "core/device.h"
 #include "core/log.h"
 #include "io/run_dir.h"
+#include "problems/component_names.h"
 #include "problems/factory.h"
 
 namespace nablagfn::cli {
@@ -36,6 +37,7 @@ int run_train(const std::vector<std::string>& args) {
   for (const auto& s : sets) apply_override(config, s);
   if (!out.empty()) config.run.out = out;
   validate(config);
+  check_component_names(config);
   // The toy's tensors are tiny: a second intra-op thread only spin-waits (2x slower on a loaded 2-core machine).
   if (config.model.kind == "toy2d") at::set_num_threads(1);
   seed_default_generators(config.run.seed);

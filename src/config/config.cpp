@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "config/renamed_keys.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/atomic_file.h"
@@ -36,6 +38,19 @@ const char* type_name() {
   return "a value";
 }
 
+// What a field accepts, for errors: "an integer", or "one of a, b or c" for a mode.
+template <class T>
+std::string accepted(const T&) {
+  if constexpr (std::is_enum_v<T>) return "one of " + enum_choices<T>();
+  return type_name<T>();
+}
+
+template <class T>
+json to_json_value(const T& value) {
+  if constexpr (std::is_enum_v<T>) return to_string(value);
+  return json(value);
+}
+
 // An integer that fits an int: JSON integers beyond it are errors, never wrapped.
 bool fits_int(const json& j) {
   if (j.is_number_unsigned()) return j.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max());
@@ -50,6 +65,10 @@ bool fits(const json& j) {
   if constexpr (std::is_same_v<T, int>) return fits_int(j);
   if constexpr (std::is_same_v<T, double>) return j.is_number();
   if constexpr (std::is_same_v<T, std::string>) return j.is_string();
+  if constexpr (std::is_enum_v<T>) {
+    T value{};
+    return j.is_string() && try_parse_enum(j.get<std::string>(), value);
+  }
   if constexpr (std::is_same_v<T, std::vector<int>>) {
     if (!j.is_array()) return false;
     for (const auto& e : j)
@@ -84,36 +103,57 @@ std::string check_value(const T& value, const Range* range) {
   return "";
 }
 
-// "group.key" -> setter/getter/check/doc for every field of config, in declaration order.
+template <class T, class... R>
+Field make_field(const std::string& full, T& field, const char* doc, R... range) {
+  static_assert(sizeof...(range) <= 1, "a visit line takes at most one Range");
+  Field f;
+  f.set = [&field, full](const json& j) {
+    if (fits<T>(j)) {
+      if constexpr (std::is_enum_v<T>)
+        field = parse_enum<T>(j.get<std::string>(), full);
+      else
+        field = j.get<T>();
+      return;
+    }
+    const bool overflow = (std::is_same_v<T, int> && j.is_number_integer()) ||
+                          (std::is_same_v<T, std::vector<int>> && fits<std::vector<double>>(j));
+    throw Error("config key '" + full + "' must be " + accepted(field) +
+                    (overflow ? " between -2147483648 and 2147483647" : "") + ", got " + j.dump(),
+                "see `nablagfn config --defaults` for every key and its type");
+  };
+  f.get = [&field]() { return to_json_value(field); };
+  std::optional<Range> r;
+  ((r = range), ...);
+  f.check = [&field, r]() { return check_value(field, r ? &*r : nullptr); };
+  f.doc = doc;
+  if (r) f.doc += " (" + r->describe() + ")";
+  return f;
+}
+
+// Every field of section under "prefix.": a visit line with a documentation is a field, one with only a
+// name and a member is a sub-section (its own struct with its own visit, e.g. algorithm.ddpo).
+template <class Section>
+void collect(const std::string& prefix, Section& section, std::vector<std::pair<std::string, Field>>& out) {
+  section.visit([&](const char* key, auto& member, auto... doc_and_range) {
+    const std::string full = prefix + "." + key;
+    if constexpr (sizeof...(doc_and_range) == 0)
+      collect(full, member, out);
+    else
+      out.emplace_back(full, make_field(full, member, doc_and_range...));
+  });
+}
+
+// "group.key" (or "group.section.key") -> setter/getter/check/doc for every field, in declaration order.
 std::vector<std::pair<std::string, Field>> fields_of(Config& config) {
   std::vector<std::pair<std::string, Field>> out;
-  config.visit_groups([&](const char* group, auto& section) {
-    section.visit([&](const char* key, auto& field, const char* doc, auto... range) {
-      using T = std::decay_t<decltype(field)>;
-      static_assert(sizeof...(range) <= 1, "a visit line takes at most one Range");
-      std::string full = std::string(group) + "." + key;
-      Field f;
-      f.set = [&field, full](const json& j) {
-        if (fits<T>(j)) {
-          field = j.get<T>();
-          return;
-        }
-        const bool overflow = (std::is_same_v<T, int> && j.is_number_integer()) ||
-                              (std::is_same_v<T, std::vector<int>> && fits<std::vector<double>>(j));
-        throw Error("config key '" + full + "' must be " + type_name<T>() +
-                        (overflow ? " between -2147483648 and 2147483647" : "") + ", got " + j.dump(),
-                    "see `nablagfn config --defaults` for every key and its type");
-      };
-      f.get = [&field]() { return json(field); };
-      std::optional<Range> r;
-      ((r = range), ...);
-      f.check = [&field, r]() { return check_value(field, r ? &*r : nullptr); };
-      f.doc = doc;
-      if (r) f.doc += " (" + r->describe() + ")";
-      out.emplace_back(full, std::move(f));
-    });
-  });
+  config.visit_groups([&](const char* group, auto& section) { collect(group, section, out); });
   return out;
+}
+
+bool is_section(const std::vector<std::pair<std::string, Field>>& fields, const std::string& key) {
+  for (const auto& [name, f] : fields)
+    if (name.compare(0, key.size() + 1, key + ".") == 0) return true;
+  return false;
 }
 
 Field& find_field(std::vector<std::pair<std::string, Field>>& fields, const std::string& key) {
@@ -125,17 +165,25 @@ Field& find_field(std::vector<std::pair<std::string, Field>>& fields, const std:
   throw Error("unknown config key '" + key + "'", "did you mean " + join(closest_matches(key, names), ", ") + "?");
 }
 
+void apply_object(std::vector<std::pair<std::string, Field>>& fields, const json& object, const std::string& prefix) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object() && is_section(fields, key)) {
+      apply_object(fields, *it, key);
+      continue;
+    }
+    Field& f = find_field(fields, current_key(key));
+    // A known field at the top: given without its group.
+    if (prefix.empty())
+      throw Error("config key '" + key + "' must be inside its group", "write it as {\"group\": {\"key\": ...}}");
+    f.set(*it);
+  }
+}
+
 void apply_json(Config& config, const json& root, const std::string& origin) {
   require(root.is_object(), origin + " must hold a JSON object", "start the file with { and end it with }");
   auto fields = fields_of(config);
-  for (auto g = root.begin(); g != root.end(); ++g) {
-    if (!g->is_object()) {
-      // A top-level key that is not a group: maybe a field given without its group.
-      find_field(fields, g.key());
-      throw Error("config key '" + g.key() + "' must be inside its group", "write it as {\"group\": {\"key\": ...}}");
-    }
-    for (auto k = g->begin(); k != g->end(); ++k) find_field(fields, g.key() + "." + k.key()).set(*k);
-  }
+  apply_object(fields, root, "");
 }
 }  // namespace
 
@@ -165,7 +213,7 @@ void apply_override(Config& config, const std::string& assignment) {
     j = value;  // bare words are strings: --set reward.name=aesthetic
   }
   auto fields = fields_of(config);
-  Field& f = find_field(fields, key);
+  Field& f = find_field(fields, current_key(key));
   // A string field given something that parsed as JSON (--set run.out=123) still takes the text.
   try {
     f.set(j);
@@ -183,31 +231,49 @@ std::vector<std::string> config_keys(Config& config) {
 std::string to_json(Config& config) {
   json root = json::object();
   for (auto& [name, f] : fields_of(config)) {
-    auto dot = name.find('.');
-    root[name.substr(0, dot)][name.substr(dot + 1)] = f.get();
+    std::string pointer = "/" + name;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    root[json::json_pointer(pointer)] = f.get();
   }
   return root.dump(2) + "\n";
 }
 
 std::string to_jsonc(Config& config) {
   std::ostringstream os;
-  os << "// nablagfn configuration defaults. An experiment file lists only what differs.\n{\n";
-  auto fields = fields_of(config);
-  std::string group;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const auto& [name, f] = fields[i];
-    auto dot = name.find('.');
-    std::string g = name.substr(0, dot);
-    if (g != group) {
-      if (!group.empty()) os << "  },\n";
-      os << "  \"" << g << "\": {\n";
-      group = g;
+  os << "// nablagfn configuration defaults. An experiment file lists only what differs.\n{";
+  std::vector<std::string> open;      // sections open at the current line, outermost first
+  std::vector<bool> has_items{false};  // per open level (the root first): an item was printed there
+  auto indent = [](size_t depth) { return std::string(2 * depth, ' '); };
+  auto next_item = [&] {
+    os << (has_items.back() ? ",\n" : "\n");
+    has_items.back() = true;
+  };
+  auto close_to = [&](size_t depth) {
+    while (open.size() > depth) {
+      open.pop_back();
+      has_items.pop_back();
+      os << "\n" << indent(open.size() + 1) << "}";
     }
-    bool last_in_group = i + 1 == fields.size() || fields[i + 1].first.substr(0, dot + 1) != g + ".";
-    os << "    // " << f.doc << "\n    \"" << name.substr(dot + 1) << "\": " << f.get().dump()
-       << (last_in_group ? "\n" : ",\n");
+  };
+  for (auto& [name, f] : fields_of(config)) {
+    std::vector<std::string> parts = split(name, '.');
+    const std::string leaf = parts.back();
+    parts.pop_back();
+    size_t common = 0;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) ++common;
+    close_to(common);
+    while (open.size() < parts.size()) {
+      next_item();
+      os << indent(open.size() + 1) << "\"" << parts[open.size()] << "\": {";
+      open.push_back(parts[open.size()]);
+      has_items.push_back(false);
+    }
+    next_item();
+    os << indent(open.size() + 1) << "// " << f.doc << "\n" << indent(open.size() + 1) << "\"" << leaf
+       << "\": " << f.get().dump();
   }
-  os << "  }\n}\n";
+  close_to(0);
+  os << "\n}\n";
   return os.str();
 }
 
@@ -223,30 +289,16 @@ void validate(const Config& config) {
   require(!c.model.flow_block_out_channels.empty(), "config key 'model.flow_block_out_channels' is empty",
           "give the flow UNet's widths, for example [64, 128, 256, 256]");
   if (c.algorithm.name == "draft")
-    require(c.algorithm.draft_k <= c.sample.n_steps,
-            "config key 'algorithm.draft_k' must be <= sample.n_steps (" + std::to_string(c.sample.n_steps) +
-                "), got " + std::to_string(c.algorithm.draft_k),
-            "draft_k = n_steps is full DRaFT");
+    require(c.algorithm.draft.k <= c.sample.n_steps,
+            "config key 'algorithm.draft.k' must be <= sample.n_steps (" + std::to_string(c.sample.n_steps) +
+                "), got " + std::to_string(c.algorithm.draft.k),
+            "draft.k = n_steps is full DRaFT");
   const int64_t per_epoch = int64_t{c.sample.batch_size} * c.sample.n_batches_per_epoch;
   const int64_t per_update = int64_t{c.train.batch_size} * c.train.grad_accum_steps;
   require(per_epoch % per_update == 0,
           "trajectories per epoch (" + std::to_string(per_epoch) + ") is not a multiple of trajectories per update (" +
               std::to_string(per_update) + ")",
           "make sample.batch_size x sample.n_batches_per_epoch divisible by train.batch_size x train.grad_accum_steps");
-  require(c.train.lr_schedule == "constant" || c.train.lr_schedule == "cosine",
-          "train.lr_schedule must be constant or cosine", "constant is the release's");
-  require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise" ||
-              c.algorithm.condition_weighting == "eps",
-          "algorithm.condition_weighting must be none, noise or eps", "none is the release's");
-  require(c.algorithm.guess_model == "policy" || c.algorithm.guess_model == "pretrained",
-          "algorithm.guess_model must be policy or pretrained", "policy is the release's");
-  require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected" ||
-              c.algorithm.reverse_target == "backup",
-          "algorithm.reverse_target must be sample, expected or backup", "sample is the release's");
-  require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
-          "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
-  require(c.model.kind == "sd" || c.model.kind == "toy2d", "unknown model.kind '" + c.model.kind + "'",
-          "use sd (a diffusers folder) or toy2d");
 }
 
 }  // namespace nablagfn

@@ -10,7 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/dag_db_config.h"
+#include "algorithms/ddpo_config.h"
+#include "algorithms/draft_config.h"
+#include "algorithms/draft_lv_config.h"
+#include "algorithms/refl_config.h"
+#include "config/modes.h"
 #include "config/range.h"
+#include "models/attention_backend.h"
+#include "models/lora_init.h"
+#include "problems/toy2d_config.h"
+#include "rewards/analytic_config.h"
+#include "schedulers/dpmpp_config.h"
+#include "schedulers/final_sigmas.h"
 
 namespace nablagfn {
 
@@ -30,25 +42,22 @@ struct RunConfig {
 struct ModelConfig {
   std::string kind = "sd";
   std::string path;
-  std::string dtype = "bfloat16";
-  std::string attention = "auto";
+  ModelDType dtype = ModelDType::BFloat16;
+  AttentionBackend attention = AttentionBackend::Fused;
   int lora_rank = 8;
   double lora_alpha = 8.0;
-  std::string lora_init = "gaussian";
+  LoRAInit lora_init = LoRAInit::Gaussian;
   std::vector<int> flow_block_out_channels = {64, 128, 256, 256};
   int flow_layers_per_block = 1;
-  std::string flow_conditioning = "auto";
-  int toy_n_modes = 8;
-  double toy_radius = 4.0;
-  double toy_std = 0.5;
-  int toy_hidden = 128;
-  int toy_layers = 3;
+  FlowConditioning flow_conditioning = FlowConditioning::Auto;
+  Toy2DConfig toy;
 
   template <class V>
   void visit(V&& v) {
     v("kind", kind, "sd (a diffusers Stable Diffusion folder) or toy2d (the 2-D mixture problem with a known answer)");
     v("path", path, "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
-    v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 or float32 (LoRA, flow net, reward: float32)");
+    v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 (CUDA only) or float32 (LoRA, flow net, reward: float32); toy2d: "
+      "float32 or float64");
     v("attention", attention, "auto (fused where libtorch has it), reference (plain softmax(QK^T)V) or fused");
     v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention", Range::at_least(1));
     v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r", Range::above(0));
@@ -58,11 +67,7 @@ struct ModelConfig {
     v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet", Range::at_least(1));
     v("flow_conditioning", flow_conditioning,
       "text input of g_phi: auto (zeros for prompt-independent rewards, the prompt otherwise), prompt or zero");
-    v("toy_n_modes", toy_n_modes, "toy2d: number of equal-weight Gaussians on a circle", Range::at_least(1));
-    v("toy_radius", toy_radius, "toy2d: radius of the circle of means", Range::at_least(0));
-    v("toy_std", toy_std, "toy2d: std of each Gaussian", Range::above(0));
-    v("toy_hidden", toy_hidden, "toy2d: hidden width of the residual policy MLP and the flow MLP", Range::at_least(1));
-    v("toy_layers", toy_layers, "toy2d: hidden layers of those MLPs", Range::at_least(1));
+    v("toy", toy);
   }
 };
 
@@ -74,7 +79,7 @@ struct SampleConfig {
   int batch_size = 16;
   int n_batches_per_epoch = 4;
   std::string prompts = "simple_animals";
-  std::string dpm_final_sigmas = "sigma_min";
+  DPMppConfig dpmpp;
 
   template <class V>
   void visit(V&& v) {
@@ -86,7 +91,7 @@ struct SampleConfig {
     v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this",
       Range::at_least(1));
     v("prompts", prompts, "prompt set: simple_animals, a .txt file (one prompt per line), or one literal prompt");
-    v("dpm_final_sigmas", dpm_final_sigmas, "dpmpp: sigma_min (finite final score, the release's fix) or zero");
+    v("dpmpp", dpmpp);
   }
 };
 
@@ -96,7 +101,7 @@ struct TrainConfig {
   int grad_accum_steps = 8;
   double lr = 1e-3;
   double lr_flow = 1e-3;
-  std::string lr_schedule = "constant";
+  LRSchedule lr_schedule = LRSchedule::Constant;
   double weight_decay = 1e-4;
   double weight_decay_flow = 1e-2;
   double adam_beta1 = 0.9;
@@ -141,26 +146,21 @@ struct AlgorithmConfig {
   double prior_strength = 1.0;
   double reverse_loss_scale = 1.0;
   double output_reg = 1e3;
-  std::string gamma_mode = "squared";
-  std::string guess_model = "policy";
-  std::string reverse_target = "sample";
+  GammaMode gamma_mode = GammaMode::Squared;
+  GuessModel guess_model = GuessModel::Policy;
+  ReverseTarget reverse_target = ReverseTarget::Sample;
   bool no_flow = false;
   bool reverse_at_terminal = false;
-  std::string condition_weighting = "none";
+  ConditionWeighting condition_weighting = ConditionWeighting::None;
   bool forward_trains_flow = true;
   bool quirk_double_step = false;
   bool quirk_stale_prompts = false;
   bool quirk_same_seed = false;
-  int refl_last_steps = 10;
-  double refl_target = 2.0;
-  double refl_loss_scale = 1e-3;
-  int draft_k = 1;
-  int draft_lv_n = 2;
-  double ddpo_clip_range = 1e-4;
-  double ddpo_adv_clip = 5.0;
-  int ddpo_buffer_size = 32;
-  int ddpo_min_count = 16;
-  double dag_beta_anneal = 0.5;
+  ReFLConfig refl;
+  DRaFTConfig draft;
+  DRaFTLVConfig draft_lv;
+  DDPOConfig ddpo;
+  DAGDBConfig dag_db;
 
   template <class V>
   void visit(V&& v) {
@@ -199,22 +199,11 @@ struct AlgorithmConfig {
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
-    v("refl_last_steps", refl_last_steps, "refl: the gradient step m is drawn from the last N steps (m in [K-N, K-1])",
-      Range::at_least(1));
-    v("refl_target", refl_target, "refl: loss = mean(relu(target - r(x0_hat))) x refl_loss_scale");
-    v("refl_loss_scale", refl_loss_scale, "refl: loss multiplier (1e-3 in ImageReward's ReFL)", Range::above(0));
-    v("draft_k", draft_k, "draft: backpropagate through the last K steps (K = n_steps is full DRaFT)",
-      Range::at_least(1));
-    v("draft_lv_n", draft_lv_n, "draft_lv: fresh noises per sample re-noising the final sample to the last step",
-      Range::at_least(1));
-    v("ddpo_clip_range", ddpo_clip_range, "ddpo: PPO ratio clip epsilon", Range::above(0));
-    v("ddpo_adv_clip", ddpo_adv_clip, "ddpo: advantages are clipped to +-this", Range::above(0));
-    v("ddpo_buffer_size", ddpo_buffer_size, "ddpo: per-prompt reward statistics keep this many recent rewards",
-      Range::at_least(1));
-    v("ddpo_min_count", ddpo_min_count, "ddpo: below this many rewards for a prompt, use batch statistics",
-      Range::at_least(0));
-    v("dag_beta_anneal", dag_beta_anneal, "dag_db: beta ramps linearly to its value over this fraction of the epochs (0 = off)",
-      Range::at_least(0));
+    v("refl", refl);
+    v("draft", draft);
+    v("draft_lv", draft_lv);
+    v("ddpo", ddpo);
+    v("dag_db", dag_db);
   }
 };
 
@@ -222,18 +211,16 @@ struct RewardConfig {
   std::string name = "aesthetic";
   std::string path;
   std::string head_path;
-  std::vector<double> linear_coef = {0.5, 0.0};
-  std::vector<double> quadratic_center = {4.0, 0.0};
-  double quadratic_scale = 18.0;
+  LinearRewardConfig linear;
+  QuadraticRewardConfig quadratic;
 
   template <class V>
   void visit(V&& v) {
     v("name", name, "reward by name: aesthetic, pickscore, clip_score, hps, torchscript, jpeg_compressibility, linear, quadratic");
     v("path", path, "weights of the reward model (folder or file), or the TorchScript file");
     v("head_path", head_path, "aesthetic: the MLP head (.pth or .safetensors)");
-    v("linear_coef", linear_coef, "linear: r(x) = <coef, x>");
-    v("quadratic_center", quadratic_center, "quadratic: r(x) = -||x - center||^2 / scale");
-    v("quadratic_scale", quadratic_scale, "quadratic: see quadratic_center", Range::above(0));
+    v("linear", linear);
+    v("quadratic", quadratic);
   }
 };
 
