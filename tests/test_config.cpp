@@ -1,5 +1,5 @@
 // Config: JSONC files, --set overrides, unknown keys with suggestions, type errors, validation, modes,
-// component sections and their old flat names.
+// component sections and their old flat names, the resume check.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "config/config.h"
+#include "config/config_diff.h"
 #include "config/renamed_keys.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -209,4 +210,27 @@ TEST(Config, ShippedConfigsUseTheCurrentKeysAndValidate) {
   }
   EXPECT_GT(n, 0);
   EXPECT_EQ(log_warning_count(), warnings);
+}
+
+TEST(Config, ResumeRejectsAChangedExperimentAndListsTheKeys) {
+  Config run;
+  std::string path = write_tmp("config.resolved.json", to_json(run));
+  Config same = run;
+  same.eval.every = 1;  // free on resume
+  same.train.save_every = 1;
+  same.run.out = "elsewhere";
+  EXPECT_NO_THROW(check_resume_config(same, path, false));
+  Config changed = run;
+  changed.train.lr = 1e-4;
+  changed.algorithm.ddpo.clip_range = 0.5;
+  changed.algorithm.gamma_mode = GammaMode::Sqrt;
+  EXPECT_EQ(experiment_differences(run, changed),
+            (std::vector<std::string>{"train.lr: 0.001 -> 0.0001", "algorithm.gamma_mode: \"squared\" -> \"sqrt\"",
+                                      "algorithm.ddpo.clip_range: 0.0001 -> 0.5"}));
+  const std::string msg = error_of([&] { check_resume_config(changed, path, false); });
+  EXPECT_NE(msg.find("in 3 key(s) that change the experiment: train.lr: 0.001 -> 0.0001"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--allow-config-change"), std::string::npos) << msg;
+  ::testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(check_resume_config(changed, path, true));
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("train.lr"), std::string::npos);
 }

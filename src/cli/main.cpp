@@ -12,7 +12,7 @@
 namespace {
 const char* kUsage =
     "usage: nablagfn <command> [options]\n"
-    "  train    --config FILE [--set key=value ...] [--out DIR] [--resume]\n"
+    "  train    --config FILE [--set key=value ...] [--out DIR] [--resume [--allow-config-change]]\n"
     "  sample   --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--seed S] --out grid.png\n"
     "  eval     --run DIR\n"
     "  config   --defaults | --config FILE [--set key=value ...]\n"
