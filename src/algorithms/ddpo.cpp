@@ -5,7 +5,6 @@
 #include "algorithms/baseline_utils.h"
 #include "algorithms/transition_sampling.h"
 #include "algorithms/transition_utils.h"
-#include "core/error.h"
 #include "schedulers/gaussian_policy.h"
 
 namespace nablagfn {
@@ -13,8 +12,6 @@ namespace nablagfn {
 DDPO::DDPO(Problem& problem, const Config& config)
     : problem_(problem), config_(config), stats_(config.algorithm.ddpo.buffer_size, config.algorithm.ddpo.min_count) {
   require_gaussian_steps(*problem.scheduler, "ddpo");
-  require(config.algorithm.ddpo.clip_range > 0 && config.algorithm.ddpo.adv_clip > 0,
-          "algorithm.ddpo.clip_range and algorithm.ddpo.adv_clip must be > 0", "DDPO uses 1e-4 and 5");
 }
 
 RolloutOptions DDPO::rollout_options() const {

@@ -5,13 +5,10 @@
 #include <cmath>
 
 #include "algorithms/baseline_utils.h"
-#include "core/error.h"
 
 namespace nablagfn {
 
-DRaFTLV::DRaFTLV(Problem& problem, const Config& config) : problem_(problem), config_(config) {
-  require(config.algorithm.draft_lv.n >= 1, "algorithm.draft_lv.n must be >= 1", "the DRaFT paper uses n = 2");
-}
+DRaFTLV::DRaFTLV(Problem& problem, const Config& config) : problem_(problem), config_(config) {}
 
 LossTerms DRaFTLV::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
   const Scheduler& S = *problem_.scheduler;

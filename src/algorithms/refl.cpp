@@ -5,16 +5,10 @@
 #include <algorithm>
 
 #include "algorithms/transition_utils.h"
-#include "core/error.h"
 
 namespace nablagfn {
 
-ReFL::ReFL(Problem& problem, const Config& config) : problem_(problem), config_(config) {
-  const AlgorithmConfig& a = config.algorithm;
-  require(a.refl.last_steps >= 1, "algorithm.refl.last_steps must be >= 1",
-          "ImageReward draws m from the last 10 of 40 steps: refl.last_steps=10");
-  require(a.refl.loss_scale > 0, "algorithm.refl.loss_scale must be > 0", "ImageReward uses 1e-3");
-}
+ReFL::ReFL(Problem& problem, const Config& config) : problem_(problem), config_(config) {}
 
 LossTerms ReFL::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
   const AlgorithmConfig& a = config_.algorithm;

@@ -3,7 +3,10 @@
 // `nablagfn config --defaults` prints it as JSONC. Experiment files (configs/*.jsonc) set only what
 // differs; `--set group.key=value` overrides last. Unknown keys and type mismatches are errors that name
 // the closest valid keys. Each field's documentation is the third argument of its visit() line, right
-// next to the field, so the two cannot drift apart.
+// next to the field, so the two cannot drift apart; an optional fourth, its Range (config/range.h), is
+// what validate() accepts. Modes are enums with their names (config/enum_names.h). A component's own knobs
+// live in its own section struct, declared next to it (algorithms/ddpo_config.h -> algorithm.ddpo.*) and
+// listed here by a two-argument visit line; renamed keys stay readable (config/renamed_keys.cpp).
 //
 // Defaults are the release's SD-1.5 aesthetic setting (spec §4.1) with its known bugs fixed (spec §9);
 // the `quirk_*` switches bring the bugs back to reproduce released numbers.
