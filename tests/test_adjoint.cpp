@@ -16,12 +16,12 @@ namespace {
 Config adjoint_config() {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
-  c.model.toy_hidden = 16;
-  c.model.toy_layers = 2;
+  c.model.dtype = ModelDType::Float64;
+  c.model.toy.hidden = 16;
+  c.model.toy.layers = 2;
   c.reward.name = "quadratic";  // a state-dependent ∇r
-  c.reward.quadratic_center = {3.0, 1.0};
-  c.reward.quadratic_scale = 6.0;
+  c.reward.quadratic.center = {3.0, 1.0};
+  c.reward.quadratic.scale = 6.0;
   c.algorithm.name = "adjoint_matching";
   c.algorithm.beta = 0.7;
   c.sample.guidance_scale = 1.0;
@@ -31,8 +31,8 @@ Config adjoint_config() {
 
 // β·r(x) of the config's quadratic reward, written out independently of the reward class.
 at::Tensor beta_reward(const Config& c, const at::Tensor& x) {
-  at::Tensor center = at::tensor(c.reward.quadratic_center, at::kDouble).view({1, -1});
-  return c.algorithm.beta * (-(x - center).pow(2).sum(1) / c.reward.quadratic_scale);  // [B, 2] -> [B]
+  at::Tensor center = at::tensor(c.reward.quadratic.center, at::kDouble).view({1, -1});
+  return c.algorithm.beta * (-(x - center).pow(2).sum(1) / c.reward.quadratic.scale);  // [B, 2] -> [B]
 }
 
 // μ#(x) of step k for every row.

@@ -56,11 +56,11 @@ TEST(Attention, FusedKernelAgreesWithReference) {
 }
 
 TEST(Attention, BackendNamesAndSwitchReachEveryModule) {
-  EXPECT_EQ(parse_attention_backend("reference"), AttentionBackend::Reference);
-  EXPECT_EQ(parse_attention_backend("auto"), AttentionBackend::Fused);
-  EXPECT_EQ(parse_attention_backend("fused"), AttentionBackend::Fused);
+  EXPECT_EQ(parse_enum<AttentionBackend>("reference", "model.attention"), AttentionBackend::Reference);
+  EXPECT_EQ(parse_enum<AttentionBackend>("auto", "model.attention"), AttentionBackend::Fused);
+  EXPECT_EQ(parse_enum<AttentionBackend>("fused", "model.attention"), AttentionBackend::Fused);
   EXPECT_EQ(to_string(AttentionBackend::Reference), "reference");
-  EXPECT_THROW(parse_attention_backend("flash"), Error);
+  EXPECT_THROW(parse_enum<AttentionBackend>("flash", "model.attention"), Error);
 
   UNet2DConditionModel unet(load_unet_config(data_path("unet_sd15_tiny/unet/config.json")));
   int total = 0;

@@ -32,15 +32,15 @@ const auto* const kOneThread = ::testing::AddGlobalTestEnvironment(new OneThread
 Config smoke_config(const std::string& algorithm) {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
-  c.model.toy_hidden = 16;
-  c.model.toy_layers = 2;
+  c.model.dtype = ModelDType::Float64;
+  c.model.toy.hidden = 16;
+  c.model.toy.layers = 2;
   c.reward.name = "linear";
   c.algorithm.name = algorithm;
   c.algorithm.beta = 1.0;
   c.algorithm.output_reg = 1.0;
-  c.algorithm.draft_k = 2;
-  c.algorithm.ddpo_min_count = 4;
+  c.algorithm.draft.k = 2;
+  c.algorithm.ddpo.min_count = 4;
   c.sample.guidance_scale = 1.0;
   c.sample.n_steps = 10;
   c.sample.batch_size = 8;
@@ -135,8 +135,8 @@ TEST(Baselines, ThreeUpdatesGiveFinitePinnedLosses) {
 TEST(Baselines, OverfitRaisesTheMeanRewardOfGradientMethods) {
   for (const std::string name : {"refl", "draft", "draft_lv", "adjoint_matching"}) {
     Config c = smoke_config(name);
-    c.algorithm.refl_target = 10.0;  // keep ReFL's hinge active
-    c.algorithm.refl_loss_scale = 1.0;
+    c.algorithm.refl.target = 10.0;  // keep ReFL's hinge active
+    c.algorithm.refl.loss_scale = 1.0;
     BaselineRun run(c);
     const double before = run.mean_reward();
     for (int u = 0; u < 20; ++u) run.update();
@@ -202,9 +202,9 @@ struct FormulaCase {
 
   explicit FormulaCase(const std::string& name) : config(smoke_config(name)), toy(seeded_toy(config)) {
     config.train.timestep_fraction = 1.0;  // every transition, so the loss does not depend on the draw
-    config.algorithm.dag_beta_anneal = 0.0;
+    config.algorithm.dag_db.beta_anneal = 0.0;
     config.algorithm.beta = 1.5;
-    config.algorithm.gamma_mode = "sqrt";
+    config.algorithm.gamma_mode = GammaMode::Sqrt;
     algo = algorithm_registry().create(name, toy.problem, config);
     randomise_weights(toy.problem.denoiser->trainable_parameters(), 5);
     if (!algo->extra_parameter_groups().empty()) {  // DB-type methods: the scalar flow network
@@ -291,14 +291,14 @@ TEST(Baselines, ReFLLossMatchesItsFormula) {
   const Scheduler& S = *f.toy.problem.scheduler;
   const AlgorithmConfig& a = f.config.algorithm;
   const int K = S.n_steps();
-  at::Tensor m = at::randint(K - a.refl_last_steps, K, {f.mb.size()}, FormulaCase::step_gen(), at::kLong);
+  at::Tensor m = at::randint(K - a.refl.last_steps, K, {f.mb.size()}, FormulaCase::step_gen(), at::kLong);
   double total = 0.0;
   for (int64_t b = 0; b < f.mb.size(); ++b) {
     at::Tensor kk = m.slice(0, b, b + 1), x = f.mb.x[b][m[b].item<int64_t>()].unsqueeze(0);  // [1, 2]
     at::Tensor eps = f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On);
-    total += std::max(0.0, a.refl_target - f.r(S.predict_x0(kk, x, eps)).item<double>());
+    total += std::max(0.0, a.refl.target - f.r(S.predict_x0(kk, x, eps)).item<double>());
   }
-  const double expected = a.refl_loss_scale * total / static_cast<double>(f.mb.size());
+  const double expected = a.refl.loss_scale * total / static_cast<double>(f.mb.size());
   ASSERT_GT(expected, 0.0);  // the hinge is active
   EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, expected));
 }
@@ -310,8 +310,8 @@ TEST(Baselines, DRaFTLossMatchesItsFormula) {
   const int K = S.n_steps(), B = static_cast<int>(f.mb.size());
   at::Generator gen = FormulaCase::step_gen();
   at::NoGradGuard no_grad;
-  at::Tensor x = f.mb.x.select(1, K - f.config.algorithm.draft_k);  // [B, 2]
-  for (int k = K - f.config.algorithm.draft_k; k < K; ++k) {
+  at::Tensor x = f.mb.x.select(1, K - f.config.algorithm.draft.k);  // [B, 2]
+  for (int k = K - f.config.algorithm.draft.k; k < K; ++k) {
     at::Tensor kk = at::full({B}, k, at::kLong);
     at::Tensor eps = f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On);
     at::Tensor z = at::randn(x.sizes(), gen, x.options());
@@ -326,7 +326,7 @@ TEST(Baselines, DRaFTLossMatchesItsFormula) {
 TEST(Baselines, DRaFTLVLossMatchesItsFormula) {
   FormulaCase f("draft_lv");
   const Scheduler& S = *f.toy.problem.scheduler;
-  const int K = S.n_steps(), n = f.config.algorithm.draft_lv_n;
+  const int K = S.n_steps(), n = f.config.algorithm.draft_lv.n;
   const int64_t B = f.mb.size();
   at::Generator gen = FormulaCase::step_gen();
   at::NoGradGuard no_grad;
@@ -345,7 +345,7 @@ TEST(Baselines, DRaFTLVLossMatchesItsFormula) {
 // L = mean over b and k of max(−A ρ, −A clip(ρ, 1 ± ε)). The policy moves after the rollout so ρ ≠ 1.
 TEST(Baselines, DDPOLossMatchesItsFormula) {
   FormulaCase f("ddpo");
-  f.config.algorithm.ddpo_clip_range = 0.05;
+  f.config.algorithm.ddpo.clip_range = 0.05;
   f.algo = algorithm_registry().create("ddpo", f.toy.problem, f.config);
   {
     at::NoGradGuard no_grad;
@@ -359,7 +359,7 @@ TEST(Baselines, DDPOLossMatchesItsFormula) {
   const int64_t B = f.mb.size();
   at::Tensor r = f.mb.reward.to(at::kDouble);
   at::Tensor adv =
-      ((r - r.mean()) / (r.var(/*unbiased=*/false).sqrt() + 1e-6)).clamp(-a.ddpo_adv_clip, a.ddpo_adv_clip);
+      ((r - r.mean()) / (r.var(/*unbiased=*/false).sqrt() + 1e-6)).clamp(-a.ddpo.adv_clip, a.ddpo.adv_clip);
   at::NoGradGuard no_grad;
   double total = 0.0, n_clipped = 0.0;
   for (int k = 0; k < K; ++k) {
@@ -367,9 +367,9 @@ TEST(Baselines, DDPOLossMatchesItsFormula) {
     at::Tensor mean = S.step_mean(kk, x, f.toy.problem.denoiser->eps(x, S.state_timesteps(kk), {}, Adapter::On));
     at::Tensor ratio = at::exp(gaussian_log_prob(f.mb.x.select(1, k + 1), mean, S.step_std(kk, x)) -
                                f.mb.log_prob.select(1, k).to(at::kDouble));  // [B]
-    at::Tensor clipped = ratio.clamp(1 - a.ddpo_clip_range, 1 + a.ddpo_clip_range);
+    at::Tensor clipped = ratio.clamp(1 - a.ddpo.clip_range, 1 + a.ddpo.clip_range);
     total += at::maximum(-adv * ratio, -adv * clipped).sum().item<double>();
-    n_clipped += ((ratio - 1).abs() > a.ddpo_clip_range).sum().item<double>();
+    n_clipped += ((ratio - 1).abs() > a.ddpo.clip_range).sum().item<double>();
   }
   const double expected = total / static_cast<double>(K * B);
   // Both branches of the clip occur.
@@ -423,13 +423,13 @@ TEST(Baselines, AdjointMatchingLossMatchesItsFormula) {
 TEST(Baselines, DAGBetaAnnealing) {
   Config c = smoke_config("dag_db");
   c.algorithm.beta = 10.0;
-  c.algorithm.dag_beta_anneal = 0.5;
+  c.algorithm.dag_db.beta_anneal = 0.5;
   Toy2D toy = make_toy2d(c, at::kDouble);
   DAGDB dag(toy.problem, c);
   EXPECT_DOUBLE_EQ(dag.beta_at(0, 100), 0.0);
   EXPECT_DOUBLE_EQ(dag.beta_at(25, 100), 5.0);
   EXPECT_DOUBLE_EQ(dag.beta_at(60, 100), 10.0);
-  c.algorithm.dag_beta_anneal = 0.0;
+  c.algorithm.dag_db.beta_anneal = 0.0;
   EXPECT_DOUBLE_EQ(DAGDB(toy.problem, c).beta_at(0, 100), 10.0);
 }
 
@@ -449,7 +449,7 @@ TEST(Baselines, UnsupportedSettingsAreErrors) {
     EXPECT_THROW(algorithm_registry().create(name, toy.problem, c), Error) << name;
   }
   Config c = smoke_config("draft");
-  c.algorithm.draft_k = 11;
+  c.algorithm.draft.k = 11;
   Toy2D toy = make_toy2d(c, at::kDouble);
   EXPECT_THROW(algorithm_registry().create("draft", toy.problem, c), Error);
 }

@@ -119,7 +119,7 @@ TEST(LoRAInit, GaussianLeavesModelUnchanged) {
   const double std = torch::cat(as).std().item<double>();
   EXPECT_NEAR(std, 1.0 / 8.0, 0.01);
   EXPECT_EQ(named[1].second.abs().max().item<float>(), 0.0f);
-  EXPECT_THROW(parse_lora_init("uniform"), Error);
+  EXPECT_THROW(parse_enum<LoRAInit>("uniform", "model.lora_init"), Error);
 }
 
 TEST(LoRAFormat, PeftRoundTrip) {

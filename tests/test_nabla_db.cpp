@@ -21,13 +21,13 @@ namespace {
 Config toy_config() {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
-  c.model.toy_hidden = 16;
-  c.model.toy_layers = 2;
+  c.model.dtype = ModelDType::Float64;
+  c.model.toy.hidden = 16;
+  c.model.toy.layers = 2;
   c.reward.name = "linear";
   c.algorithm.beta = 1.0;
   c.algorithm.output_reg = 0.5;
-  c.algorithm.gamma_mode = "squared";
+  c.algorithm.gamma_mode = GammaMode::Squared;
   c.sample.guidance_scale = 1.0;
   c.sample.n_steps = 10;
   c.sample.batch_size = 8;
@@ -136,7 +136,7 @@ TEST(NablaDB, ForwardTermLeavesTheFlowNetworkAloneWhenAsked) {
 
 TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
   Config c = toy_config();
-  c.algorithm.condition_weighting = "noise";
+  c.algorithm.condition_weighting = ConditionWeighting::Noise;
   Fixture f(c);
   NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
   const Scheduler& S = *f.toy.problem.scheduler;
@@ -171,7 +171,7 @@ TEST(NablaDB, TerminalRowCarriesTheRewardGradientToThePolicy) {
 
 TEST(NablaDB, EpsWeightingScalesEachRowBySigmaSquaredOverKappaSquared) {
   Config c = toy_config();
-  c.algorithm.condition_weighting = "eps";
+  c.algorithm.condition_weighting = ConditionWeighting::Eps;
   Fixture f(c);
   NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
   at::Tensor w = eps_units(f);
@@ -244,7 +244,7 @@ TEST(NablaDB, PredictedRewardGradientMatchesFiniteDifferences) {
 }
 
 TEST(NablaDB, PretrainedGuessDoesNotMoveWithThePolicy) {
-  for (const char* guess : {"policy", "pretrained"}) {
+  for (GuessModel guess : {GuessModel::Policy, GuessModel::Pretrained}) {
     Config c = toy_config();
     c.algorithm.guess_model = guess;
     Fixture f(c);
@@ -264,7 +264,7 @@ TEST(NablaDB, PretrainedGuessDoesNotMoveWithThePolicy) {
 // antithetic pair x' = μ_θ ± σz: reverse_target = expected must give exactly that.
 TEST(NablaDB, ExpectedReverseTargetIsTheSampledOneAveragedOverThePolicysNextState) {
   Config c = toy_config();
-  c.algorithm.reverse_target = "expected";
+  c.algorithm.reverse_target = ReverseTarget::Expected;
   Fixture expected(c);
   NablaDBTerms te = expected.algo.terms(expected.batch, expected.k, expected.batch.prompts);
   EXPECT_EQ(te.score_rev_policy.abs().max().item<double>(), 0.0);
@@ -298,7 +298,7 @@ TEST(NablaDB, ExpectedReverseTargetIsTheSampledOneAveragedOverThePolicysNextStat
 // reverse_target = backup: g_φ(x) + G(x) regresses J_μ#(x)ᵀ(g_φ + G)(x'), G alone past the last step.
 TEST(NablaDB, BackupReverseTargetPullsTheNextStatesFlowBackThroughThePretrainedMean) {
   Config c = toy_config();
-  c.algorithm.reverse_target = "backup";
+  c.algorithm.reverse_target = ReverseTarget::Backup;
   Fixture f(c);
   NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
   EXPECT_EQ(t.score_rev_policy.abs().max().item<double>(), 0.0);

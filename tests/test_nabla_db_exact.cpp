@@ -59,19 +59,22 @@ TEST(NablaDBExactSolution, EarlyStepConditionsHoldOnAverage) {
   for (const auto& [key, value] : variants) {
     Config c;
     c.model.kind = "toy2d";
-    c.model.dtype = "float64";
+    c.model.dtype = ModelDType::Float64;
     c.reward.name = "linear";
     c.algorithm.beta = 1.0;
-    c.algorithm.gamma_mode = "none";
+    c.algorithm.gamma_mode = GammaMode::None;
     c.algorithm.output_reg = 0;
     c.sample.guidance_scale = 1.0;
-    (key == "guess_model" ? c.algorithm.guess_model : c.algorithm.reverse_target) = value;
+    if (key == "guess_model")
+      c.algorithm.guess_model = parse_enum<GuessModel>(value, key);
+    else
+      c.algorithm.reverse_target = parse_enum<ReverseTarget>(value, key);
     Toy2D toy = make_toy2d(c, at::kDouble);
     auto den = std::make_shared<ExactDen>(toy.prior, toy.target);
     toy.problem.denoiser = den;
     auto flow = std::make_shared<ExactFlow>();
     flow->d = den.get();
-    flow->pretrained_guess = c.algorithm.guess_model == "pretrained";
+    flow->pretrained_guess = c.algorithm.guess_model == GuessModel::Pretrained;
     toy.problem.make_flow_net = [flow]() { return flow; };
     NablaDB algo(toy.problem, c);
     at::Generator gen = at::detail::createCPUGenerator(1);

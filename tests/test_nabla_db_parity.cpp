@@ -34,18 +34,18 @@ struct NablaDBFixture {
   TensorMap io = load_safetensors(data_path("nabla_db_tiny/io.safetensors"));
 
   // fold: algorithm.fold_passes (separate / folded); reward_chunk: train.reward_grad_chunk.
-  explicit NablaDBFixture(double beta, const std::string& fold = "separate", int reward_chunk = 0) {
+  explicit NablaDBFixture(double beta, FoldPasses fold = FoldPasses::Separate, int reward_chunk = 0) {
     config = test::tiny_sd_config();
     Config& c = config;
     c.algorithm.fold_passes = fold;
     c.train.reward_grad_chunk = reward_chunk;
     c.model.flow_layers_per_block = 1;
-    c.model.flow_conditioning = "prompt";
+    c.model.flow_conditioning = FlowConditioning::Prompt;
     c.algorithm.beta = beta;
     c.algorithm.output_reg = 10.0;
     c.algorithm.reverse_loss_scale = 1.0;
     c.algorithm.prior_strength = 1.0;
-    c.algorithm.gamma_mode = "squared";
+    c.algorithm.gamma_mode = GammaMode::Squared;
     sd = make_stable_diffusion(c);
     sd.denoiser->lora().load(data_path("nabla_db_tiny/lora_peft.safetensors"));
     algo = std::make_unique<NablaDB>(sd.problem, config);
@@ -82,7 +82,7 @@ struct NablaDBFixture {
     for (auto& [name, t] : params) t.mutable_grad() = at::Tensor();
     NablaDBTerms t = algo->terms(mb, torch::full({2}, k, torch::kLong), mb.prompts);
     // The folded passes give η·S←_θ + G(x) (η = 1 here) as one term in place of s_rev and g_cur.
-    const bool folded = config.algorithm.fold_passes == "folded";
+    const bool folded = config.algorithm.fold_passes == FoldPasses::Folded;
     if (folded) {
       const double err = test::rel_err(t.rev_policy_guess, io.at(pre + "s_rev") + io.at(pre + "g_cur") * g_cur_scale);
       std::printf("[nabla_db k=%d folded] s_rev + g_cur rel err %.3g\n", k, err);
@@ -179,7 +179,7 @@ TEST(NablaDBParity, MiddleTransitionK12TermsLossAndGradients) { NablaDBFixture(1
 
 // algorithm.fold_passes=folded (the CUDA default) with the reward gradients decoded one sample at a time:
 // the same terms, loss parts and gradients as the separate passes.
-TEST(NablaDBParity, FoldedPassesMiddleTransitionK12) { NablaDBFixture(100.0, "folded", 1).check(12, {}, 1.0); }
+TEST(NablaDBParity, FoldedPassesMiddleTransitionK12) { NablaDBFixture(100.0, FoldPasses::Folded, 1).check(12, {}, 1.0); }
 
 // The fixture weighs the final state's reward gradient with the release's γ(x_50) = ᾱ_0 = 0.99915
 // (spec §3.3, §9 item 13); nablagfn uses γ = 1 there (the terminal flow score is exactly β∇r). β·ᾱ_0

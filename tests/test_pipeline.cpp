@@ -98,11 +98,11 @@ TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
 }
 
 TEST(PipelineErrors, BadDtypeAndPromptSets) {
-  EXPECT_THROW(parse_model_dtype("fp32", c10::kCPU), Error);
-  EXPECT_THROW(parse_model_dtype("float16", c10::kCPU), Error);
-  EXPECT_EQ(parse_model_dtype("bfloat16", c10::kCPU), at::kBFloat16);
+  EXPECT_THROW(sd_dtype(ModelDType::Float64, c10::kCPU), Error);
+  EXPECT_THROW(sd_dtype(ModelDType::Float16, c10::kCPU), Error);
+  EXPECT_EQ(sd_dtype(ModelDType::BFloat16, c10::kCPU), at::kBFloat16);
   Config config = tiny_sd_config();
-  config.model.dtype = "half";
+  config.model.dtype = ModelDType::Float64;
   EXPECT_THROW(make_sd_pipeline(config), Error);
 
   std::vector<std::string> animals = load_prompt_set("simple_animals");

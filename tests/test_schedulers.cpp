@@ -222,7 +222,7 @@ TEST(SchedulersDPMSolver, SdeDpmSolverPlusPlus2MChainMatchesDiffusers) {
   at::Tensor ref_t = fx("dpm_timesteps").to(at::kLong);  // [K]
   const int K = static_cast<int>(ref_t.size(0));
   DPMSolverSDEScheduler dpm(sd15_schedule(), K, cfg["solver_order"].get<int>(),
-                            parse_final_sigmas(cfg["final_sigmas_type"]),
+                            parse_enum<FinalSigmas>(cfg["final_sigmas_type"], "final_sigmas_type"),
                             parse_timestep_spacing(cfg["timestep_spacing"]), cfg["steps_offset"].get<int>());
   ASSERT_EQ(dpm.name(), "dpmpp_2m_sde");
   for (int k = 0; k < K; ++k) EXPECT_EQ(dpm.timestep(k), ref_t[k].item<int64_t>()) << k;
@@ -320,9 +320,9 @@ TEST(SchedulersFactory, BuildsEveryNamedScheduler) {
   c.eta = 0.5;
   EXPECT_EQ(make_scheduler(c, s)->std_at(3), DDIMScheduler(s, 20, 0.5, 1).std_at(3));
   c.scheduler = "dpmpp_sde";
-  c.dpm_final_sigmas = "zero";
+  c.dpmpp.final_sigmas = FinalSigmas::Zero;
   EXPECT_EQ(make_scheduler(c, s)->std_at(19), 0.0);
-  c.dpm_final_sigmas = "sigma_min";
+  c.dpmpp.final_sigmas = FinalSigmas::SigmaMin;
   EXPECT_GT(make_scheduler(c, s)->std_at(19), 0.0);
   EXPECT_EQ(make_scheduler(c, s, 0, TimestepSpacing::Trailing)->timestep(0), 999);
 }
@@ -333,10 +333,11 @@ TEST(SchedulersFactory, RejectsUnknownNamesAndOptions) {
   c.scheduler = "euler";
   std::string msg = error_of([&] { make_scheduler(c, s); });
   EXPECT_NE(msg.find("euler"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("ddim, ddpm, dpmpp_sde, dpmpp_2m_sde"), std::string::npos) << msg;
-  c.scheduler = "dpmpp_2m_sde";
-  c.dpm_final_sigmas = "sigma_max";
-  EXPECT_NE(error_of([&] { make_scheduler(c, s); }).find("zero, sigma_min"), std::string::npos);
+  for (const char* name : {"ddim", "ddpm", "dpmpp_sde", "dpmpp_2m_sde"})
+    EXPECT_NE(msg.find(name), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { parse_enum<FinalSigmas>("sigma_max", "sample.dpmpp.final_sigmas"); })
+                .find("sample.dpmpp.final_sigmas must be sigma_min or zero"),
+            std::string::npos);
   c.scheduler = "ddim";
   EXPECT_NE(error_of([&] { make_scheduler(c, s, 1, TimestepSpacing::Trailing); }).find("leading"),
             std::string::npos);

@@ -26,7 +26,7 @@ Config tiny(const std::string& file) {
   Config c = load_config(std::string(NABLAGFN_SOURCE_DIR) + "/configs/" + file);
   c.run.device = "cpu";
   c.model.path = data_path("sd_tiny");
-  c.model.dtype = "float32";
+  c.model.dtype = ModelDType::Float32;
   c.model.flow_block_out_channels = {16, 32, 32, 32};
   c.sample.n_steps = 10;
   c.sample.prompts = "a photo of a cat";
@@ -78,7 +78,7 @@ TEST(SDBaselines, EveryReFLConfigHasANonZeroGradientOnItsReward) {
     SCOPED_TRACE(file);
     const Config c = tiny(file);
     OneStep s = one_step(c);
-    EXPECT_LT(s.terms.at("reward_x0"), c.algorithm.refl_target);
+    EXPECT_LT(s.terms.at("reward_x0"), c.algorithm.refl.target);
     EXPECT_GT(s.terms.at("loss"), 0.0);
     EXPECT_GT(s.policy_grad, 0.0);
   }

@@ -17,7 +17,7 @@ namespace {
 Config toy_config(const std::string& reward) {
   Config c;
   c.model.kind = "toy2d";
-  c.model.dtype = "float64";
+  c.model.dtype = ModelDType::Float64;
   c.reward.name = reward;
   c.algorithm.beta = 1.0;
   c.sample.guidance_scale = 1.0;

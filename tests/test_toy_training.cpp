@@ -21,7 +21,7 @@ TEST(ToyTraining, ShippedTDBackupConfigsApproachTheTargetIn200Epochs) {
   for (const char* name : {"toy2d_td_backup", "toy2d_td_backup_quadratic"}) {
     Config c = load_config(std::string(NABLAGFN_SOURCE_DIR) + "/configs/" + name + ".jsonc");
     c.train.n_epochs = 200;
-    c.train.lr_schedule = "constant";
+    c.train.lr_schedule = LRSchedule::Constant;
     c.train.save_every = 0;
     c.eval.every = 200;
     c.eval.n_samples = 4096;

@@ -36,8 +36,8 @@ Config tiny_sd_train_config(const std::string& algorithm) {
   c.algorithm.name = algorithm;
   c.algorithm.beta = 10.0;
   c.algorithm.output_reg = 1.0;
-  c.algorithm.draft_k = 2;
-  c.algorithm.ddpo_min_count = 2;
+  c.algorithm.draft.k = 2;
+  c.algorithm.ddpo.min_count = 2;
   c.train.n_epochs = 3;
   c.train.batch_size = 2;
   c.train.grad_accum_steps = 2;

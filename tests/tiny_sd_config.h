@@ -11,7 +11,7 @@ inline Config tiny_sd_config() {
   Config c;
   c.model.kind = "sd";
   c.model.path = data_path("sd_tiny");
-  c.model.dtype = "float32";
+  c.model.dtype = ModelDType::Float32;
   c.model.lora_rank = 4;
   c.model.lora_alpha = 4.0;
   c.model.flow_block_out_channels = {16, 32, 32, 32};

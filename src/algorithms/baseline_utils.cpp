@@ -12,7 +12,7 @@ void require_gaussian_steps(const Scheduler& scheduler, const std::string& algor
     require(scheduler.std_at(k) > 0,
             algorithm + " needs a stochastic sampler: step " + std::to_string(k) + " of " + scheduler.name() +
                 " is deterministic (std 0)",
-            "use sample.scheduler=ddim with sample.eta > 0, or dpmpp_sde with sample.dpm_final_sigmas=sigma_min");
+            "use sample.scheduler=ddim with sample.eta > 0, or dpmpp_sde with sample.dpmpp.final_sigmas=sigma_min");
 }
 
 at::Tensor baseline_row_view(const at::Tensor& v, const at::Tensor& like) {

@@ -7,7 +7,6 @@
 
 #include "algorithms/transition_sampling.h"
 #include "algorithms/transition_utils.h"
-#include "core/error.h"
 #include "schedulers/gaussian_policy.h"
 
 namespace nablagfn {
@@ -15,8 +14,6 @@ namespace nablagfn {
 DAGDB::DAGDB(Problem& problem, const Config& config)
     : problem_(problem), config_(config), flow_(problem, "dag_db"), beta_epoch_(config.algorithm.beta) {
   require_gaussian_steps(*problem.scheduler, "dag_db");
-  require(config.algorithm.dag_beta_anneal >= 0, "algorithm.dag_beta_anneal must be >= 0",
-          "DAG ramps beta over the first half of training: 0.5; 0 switches the ramp off");
 }
 
 RolloutOptions DAGDB::rollout_options() const {
@@ -28,7 +25,7 @@ RolloutOptions DAGDB::rollout_options() const {
 std::vector<ParamGroup> DAGDB::extra_parameter_groups() { return {flow_.parameter_group(config_)}; }
 
 double DAGDB::beta_at(int epoch, int n_epochs) const {
-  const double anneal = config_.algorithm.dag_beta_anneal;
+  const double anneal = config_.algorithm.dag_db.beta_anneal;
   if (anneal <= 0) return config_.algorithm.beta;
   return config_.algorithm.beta * std::min(1.0, epoch / (anneal * n_epochs));
 }

@@ -5,16 +5,13 @@
 #include "algorithms/baseline_utils.h"
 #include "algorithms/transition_sampling.h"
 #include "algorithms/transition_utils.h"
-#include "core/error.h"
 #include "schedulers/gaussian_policy.h"
 
 namespace nablagfn {
 
 DDPO::DDPO(Problem& problem, const Config& config)
-    : problem_(problem), config_(config), stats_(config.algorithm.ddpo_buffer_size, config.algorithm.ddpo_min_count) {
+    : problem_(problem), config_(config), stats_(config.algorithm.ddpo.buffer_size, config.algorithm.ddpo.min_count) {
   require_gaussian_steps(*problem.scheduler, "ddpo");
-  require(config.algorithm.ddpo_clip_range > 0 && config.algorithm.ddpo_adv_clip > 0,
-          "algorithm.ddpo_clip_range and algorithm.ddpo_adv_clip must be > 0", "DDPO uses 1e-4 and 5");
 }
 
 RolloutOptions DDPO::rollout_options() const {
@@ -32,12 +29,12 @@ void DDPO::begin_epoch(const TrajectoryBatch& buffer, const StepInfo&) {
 LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
   const Scheduler& S = *problem_.scheduler;
   const AlgorithmConfig& a = config_.algorithm;
-  const double eps_clip = a.ddpo_clip_range;
+  const double eps_clip = a.ddpo.clip_range;
   // Advantages of this micro-batch's trajectories from the epoch's per-prompt statistics.
   at::Tensor r = mb.reward.to(at::kCPU).to(at::kDouble);
   at::Tensor adv = at::empty({mb.size()}, at::kDouble);
   for (int64_t i = 0; i < mb.size(); ++i) adv[i] = stats_.advantage(mb.prompts[i], r[i].item<double>());
-  adv = adv.clamp(-a.ddpo_adv_clip, a.ddpo_adv_clip).to(at::kFloat).to(mb.x.device());  // [B]
+  adv = adv.clamp(-a.ddpo.adv_clip, a.ddpo.adv_clip).to(at::kFloat).to(mb.x.device());  // [B]
 
   at::Tensor idx = sample_transitions(mb.size(), S.n_steps(), config_.train.timestep_fraction,
                                       config_.train.low_var_subsampling, info.gen);  // [B, J]

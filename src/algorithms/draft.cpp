@@ -9,16 +9,16 @@ namespace nablagfn {
 
 DRaFT::DRaFT(Problem& problem, const Config& config) : problem_(problem), config_(config) {
   const int K = problem.scheduler->n_steps();
-  require(config.algorithm.draft_k >= 1 && config.algorithm.draft_k <= K,
-          "algorithm.draft_k must be in [1, sample.n_steps] (got " + std::to_string(config.algorithm.draft_k) + ", " +
+  require(config.algorithm.draft.k >= 1 && config.algorithm.draft.k <= K,
+          "algorithm.draft.k must be in [1, sample.n_steps] (got " + std::to_string(config.algorithm.draft.k) + ", " +
               std::to_string(K) + " steps)",
-          "draft_k=1 is DRaFT-1, draft_k=n_steps is full DRaFT");
+          "draft.k=1 is DRaFT-1, draft.k=n_steps is full DRaFT");
 }
 
 LossTerms DRaFT::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
   const Scheduler& S = *problem_.scheduler;
   const int K = S.n_steps();
-  const int start = K - config_.algorithm.draft_k;
+  const int start = K - config_.algorithm.draft.k;
   const int64_t B = mb.size();
   Conditioning c = problem_.conditioning(mb.cond);
   // The no-gradient prefix: the stored state x_{K−K_d} (and x̂0 of the step before, for 2nd-order samplers).

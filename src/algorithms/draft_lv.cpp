@@ -5,18 +5,15 @@
 #include <cmath>
 
 #include "algorithms/baseline_utils.h"
-#include "core/error.h"
 
 namespace nablagfn {
 
-DRaFTLV::DRaFTLV(Problem& problem, const Config& config) : problem_(problem), config_(config) {
-  require(config.algorithm.draft_lv_n >= 1, "algorithm.draft_lv_n must be >= 1", "the DRaFT paper uses n = 2");
-}
+DRaFTLV::DRaFTLV(Problem& problem, const Config& config) : problem_(problem), config_(config) {}
 
 LossTerms DRaFTLV::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {
   const Scheduler& S = *problem_.scheduler;
   const int K = S.n_steps();
-  const int n = config_.algorithm.draft_lv_n;
+  const int n = config_.algorithm.draft_lv.n;
   const int64_t B = mb.size();
   const int64_t N = n * B;
   // n copies of the batch, copy i in rows [i·B, (i+1)·B).

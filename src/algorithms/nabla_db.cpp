@@ -4,6 +4,8 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <stdexcept>
+
 #include "algorithms/predicted_reward.h"
 #include "algorithms/transition_sampling.h"
 #include "algorithms/transition_utils.h"
@@ -29,13 +31,13 @@ NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), co
     require(static_cast<bool>(problem.make_flow_net), "this problem has no flow network", "set algorithm.no_flow=true");
     flow_ = problem.make_flow_net();
   }
-  const bool foldable = settings_.w_B > 0 && flow_ && settings_.reverse_target == "sample" &&
-                        settings_.guess_model == "policy";
-  require(a.fold_passes != "folded" || foldable,
+  const bool foldable = settings_.w_B > 0 && flow_ && settings_.reverse_target == ReverseTarget::Sample &&
+                        settings_.guess_model == GuessModel::Policy;
+  require(a.fold_passes != FoldPasses::Folded || foldable,
           "algorithm.fold_passes=folded needs the flow network, reverse_loss_scale > 0, reverse_target=sample and "
           "guess_model=policy",
           "use fold_passes=auto or separate with these switches");
-  folded_ = foldable && (a.fold_passes == "folded" || (a.fold_passes == "auto" && problem.device.is_cuda()));
+  folded_ = foldable && (a.fold_passes == FoldPasses::Folded || (a.fold_passes == FoldPasses::Auto && problem.device.is_cuda()));
   auto* sd = dynamic_cast<SDDenoiser*>(problem.denoiser.get());
   if (folded_ && a.merged_lora_guess && sd != nullptr) merged_ = std::make_unique<MergedLoRA>(*sd);
 }
@@ -53,10 +55,12 @@ std::vector<ParamGroup> NablaDB::extra_parameter_groups() {
 
 at::Tensor NablaDB::flow_context(const TrajectoryBatch& mb) const {
   if (!mb.cond.defined()) return at::Tensor();
-  const std::string& mode = settings_.flow_conditioning;
-  bool zero = mode == "zero" || (mode == "auto" && !problem_.reward->uses_prompt());
-  require(mode == "auto" || mode == "zero" || mode == "prompt", "unknown model.flow_conditioning '" + mode + "'",
-          "use auto, prompt or zero");
+  bool zero = false;
+  switch (settings_.flow_conditioning) {
+    case FlowConditioning::Auto: zero = !problem_.reward->uses_prompt(); break;
+    case FlowConditioning::Prompt: zero = false; break;
+    case FlowConditioning::Zero: zero = true; break;
+  }
   at::Tensor c = mb.cond.to(at::kFloat);
   return zero ? at::zeros_like(c) : c;
 }
@@ -68,7 +72,7 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   const int K = S.n_steps();
   const NablaDBSettings& s = settings_;
   const bool reverse = s.w_B > 0 && flow_ != nullptr;
-  const Adapter guess_adapter = s.guess_model == "pretrained" ? Adapter::Off : Adapter::On;
+  const Adapter guess_adapter = s.guess_model == GuessModel::Pretrained ? Adapter::Off : Adapter::On;
   const at::Device device = mb.x.device();
   at::Tensor kc = k.to(at::kCPU).to(at::kLong);
   at::Tensor k_next = kc + 1;
@@ -121,16 +125,23 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
     at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
     out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
     const bool keep = guess_adapter == Adapter::Off;
-    if (reverse && s.reverse_target == "sample") {
-      out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, keep).to(loss_dtype);
-      out.score_rev_policy = reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
-    } else if (reverse && s.reverse_target == "expected") {
-      out.score_rev_ref = reverse_score(x, mean_ref, mean_pol.detach(), std, keep).to(loss_dtype);
-      out.score_rev_policy = at::zeros_like(out.score_rev_ref);
-    } else if (reverse) {
-      at::Tensor f_next = out.G_next + non_terminal * out.g_next.detach();  // [B, S...] ∇log F̃(x') as learned
-      out.score_rev_ref = mean_vjp(x, mean_ref, f_next, keep).to(loss_dtype);
-      out.score_rev_policy = at::zeros_like(out.score_rev_ref);
+    if (reverse) {
+      switch (s.reverse_target) {
+        case ReverseTarget::Sample:
+          out.score_rev_ref = reverse_score(x, mean_ref, x_next_d, std, keep).to(loss_dtype);
+          out.score_rev_policy = reverse_score(x, mean_pol, x_next_d, std, /*retain_graph=*/true).to(loss_dtype);
+          break;
+        case ReverseTarget::Expected:
+          out.score_rev_ref = reverse_score(x, mean_ref, mean_pol.detach(), std, keep).to(loss_dtype);
+          out.score_rev_policy = at::zeros_like(out.score_rev_ref);
+          break;
+        case ReverseTarget::Backup: {
+          at::Tensor f_next = out.G_next + non_terminal * out.g_next.detach();  // [B, S...] ∇log F̃(x') as learned
+          out.score_rev_ref = mean_vjp(x, mean_ref, f_next, keep).to(loss_dtype);
+          out.score_rev_policy = at::zeros_like(out.score_rev_ref);
+          break;
+        }
+      }
     }
   }
   // (5) the predicted-reward gradient at the current state, reusing ε_θ's (or ε_#'s) graph.
@@ -255,14 +266,14 @@ void NablaDB::add_losses(NablaDBTerms& out, const at::Tensor& kc, const at::Tens
 at::Tensor NablaDB::condition_weight(const Scheduler& S, const at::Tensor& k_state, const at::Tensor& k,
                                      const std::vector<int64_t>& row_shape, at::ScalarType dtype,
                                      const at::Device& device) const {
-  const std::string& mode = settings_.condition_weighting;
-  if (mode == "none") return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
-  // "eps": the mean is affine in ε with coefficient −κ_k, so the forward score moves by κ_k/σ_k² per unit of ε.
+  if (settings_.condition_weighting == ConditionWeighting::None)
+    return at::ones({}, at::TensorOptions().dtype(dtype).device(device));
+  // The mean is affine in ε with coefficient −κ_k, so the forward score moves by κ_k/σ_k² per unit of ε.
   at::Tensor kc = k.to(at::kCPU).to(at::kLong);
   at::Tensor kappa = at::empty({kc.size(0)}, at::kDouble);  // [B]
   for (int64_t b = 0; b < kc.size(0); ++b) kappa[b] = -S.coef_eps(static_cast<int>(kc[b].item<int64_t>()));
   at::Tensor eps_units = (S.step_std(kc, kappa).pow(2) / kappa).pow(2);  // [B]
-  if (mode == "noise") {
+  if (settings_.condition_weighting == ConditionWeighting::Noise) {
     // The final state is clean (1 − ᾱ = 0): its row takes the transition's own ε units instead of 0.
     at::Tensor ks = k_state.to(at::kCPU).to(at::kLong);
     eps_units = at::where(ks.eq(S.n_steps()), eps_units, 1 - S.state_alpha_bars(ks));

@@ -40,12 +40,12 @@ struct NablaDBSettings {
   double eta = 1.0;     // prior strength
   double w_B = 1.0;     // reverse_loss_scale
   double lambda = 1e3;  // output_reg
-  std::string gamma_mode = "squared";
-  std::string guess_model = "policy";      // policy | pretrained
-  std::string reverse_target = "sample";   // sample | expected | backup
-  std::string flow_conditioning = "auto";  // auto | prompt | zero
+  GammaMode gamma_mode = GammaMode::Squared;
+  GuessModel guess_model = GuessModel::Policy;
+  ReverseTarget reverse_target = ReverseTarget::Sample;
+  FlowConditioning flow_conditioning = FlowConditioning::Auto;
   bool reverse_at_terminal = false;
-  std::string condition_weighting = "none";  // none | noise | eps
+  ConditionWeighting condition_weighting = ConditionWeighting::None;
   bool forward_trains_flow = true;
 };
 

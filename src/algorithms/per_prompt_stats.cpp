@@ -22,7 +22,7 @@ std::pair<double, double> mean_std(const Container& values) {
 PerPromptStatTracker::PerPromptStatTracker(int buffer_size, int min_count)
     : buffer_size_(buffer_size), min_count_(min_count) {
   require(buffer_size >= 1 && min_count >= 0 && min_count <= buffer_size,
-          "DDPO per-prompt statistics need ddpo_buffer_size >= 1 and 0 <= ddpo_min_count <= ddpo_buffer_size",
+          "DDPO per-prompt statistics need algorithm.ddpo.buffer_size >= 1 and 0 <= min_count <= buffer_size",
           "DDPO's aesthetic setting: buffer 32, min count 16");
 }
 

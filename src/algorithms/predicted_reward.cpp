@@ -2,15 +2,19 @@
 
 #include <ATen/ATen.h>
 #include <algorithm>
+#include <stdexcept>
 #include <torch/csrc/autograd/autograd.h>
 
 namespace nablagfn {
 
-at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, const std::string& gamma_mode) {
+at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, GammaMode gamma_mode) {
   at::Tensor ab = scheduler.state_alpha_bars(k);  // [B] float64
-  if (gamma_mode == "squared") return ab;
-  if (gamma_mode == "sqrt") return at::sqrt(ab);
-  return at::ones_like(ab);  // "none": the guess at full strength at every noise level
+  switch (gamma_mode) {
+    case GammaMode::Squared: return ab;
+    case GammaMode::Sqrt: return at::sqrt(ab);
+    case GammaMode::None: return at::ones_like(ab);  // the guess at full strength at every noise level
+  }
+  throw std::logic_error("flow_gamma: gamma_mode out of range");
 }
 
 at::Tensor guided_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor& k, const Conditioning& c,
@@ -21,7 +25,7 @@ at::Tensor guided_eps_at(Problem& problem, const at::Tensor& x, const at::Tensor
 }
 
 at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,
-                                 const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
+                                 const std::vector<std::string>& prompts, double beta, GammaMode gamma_mode,
                                  bool retain_graph, at::Tensor* reward) {
   TORCH_CHECK(x.requires_grad(), "predicted_reward_grad: x must require grad");
   at::Tensor x0_hat = eps.defined() ? problem.scheduler->predict_x0(k, x, eps) : x;

@@ -10,17 +10,18 @@
 #include <ATen/core/Tensor.h>
 
 #include "algorithms/problem.h"
+#include "config/modes.h"
 
 namespace nablagfn {
 
 // γ per row for states at step indices k [B] (k = K is the final state): [B] float64 on k's device.
-at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, const std::string& gamma_mode);
+at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, GammaMode gamma_mode);
 
 // β·γ·∇_x r(x̂(x)) for x [B, S...] a leaf that requires grad, at step indices k [B]. eps is the guided
 // policy ε at x carrying a graph to x, or undefined when every row is a final state (x̂ = x).
 // Returns a detached float32 tensor [B, S...]; the reward values [B] go to *reward when given.
 at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,
-                                 const std::vector<std::string>& prompts, double beta, const std::string& gamma_mode,
+                                 const std::vector<std::string>& prompts, double beta, GammaMode gamma_mode,
                                  bool retain_graph, at::Tensor* reward = nullptr);
 
 // ∇_x̂ r(x̂) of the decoded x̂ [N, S...] (values only: no graph to x̂ is kept or needed), decoded and scored

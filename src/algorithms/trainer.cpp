@@ -35,7 +35,12 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<ParamGroup
 void apply_lr_schedule(torch::optim::Optimizer& optimizer, const std::vector<ParamGroup>& groups,
                        const TrainConfig& t, int u, int n) {
   double factor = 1.0;
-  if (t.lr_schedule == "cosine" && n > 0) factor = 0.5 * (1.0 + std::cos(M_PI * std::min(u, n) / n));
+  switch (t.lr_schedule) {
+    case LRSchedule::Constant: break;
+    case LRSchedule::Cosine:
+      if (n > 0) factor = 0.5 * (1.0 + std::cos(M_PI * std::min(u, n) / n));
+      break;
+  }
   for (size_t i = 0; i < groups.size(); ++i) optimizer.param_groups()[i].options().set_lr(groups[i].lr * factor);
 }
 

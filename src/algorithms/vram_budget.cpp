@@ -47,7 +47,7 @@ VramChoice choose_vram_settings(const Config& config, const Problem& problem) {
 void apply_vram_budget(Config& config, const Problem& problem) {
   TrainConfig& t = config.train;
   if (t.vram_budget_gib <= 0) return;
-  if (config.algorithm.name != "nabla_db" || config.algorithm.fold_passes == "separate" ||
+  if (config.algorithm.name != "nabla_db" || config.algorithm.fold_passes == FoldPasses::Separate ||
       problem.latent_shape.size() != 3 || !problem.decoder) {
     NABLAGFN_INFO("vram budget %.1f GiB: no memory model for %s (folded passes on an SD problem only), "
                   "settings unchanged",

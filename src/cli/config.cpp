@@ -1,9 +1,11 @@
-// nablagfn config --defaults | --config FILE [--set key=value ...]: prints the resolved configuration.
+// nablagfn config --defaults | --config FILE [--set key=value ...]: prints the resolved configuration, after
+// the same validation as train.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "problems/component_names.h"
 
 namespace nablagfn::cli {
 
@@ -23,6 +25,8 @@ int run_config(const std::vector<std::string>& args) {
   }
   Config config = path.empty() ? Config{} : load_config(path);
   for (const auto& s : sets) apply_override(config, s);
+  validate(config);
+  check_component_names(config);
   std::fputs(defaults && path.empty() && sets.empty() ? to_jsonc(config).c_str() : to_json(config).c_str(), stdout);
   return 0;
 }

@@ -51,7 +51,7 @@ int run_export(const std::vector<std::string>& args) {
   LoRAConfig lora;
   lora.rank = config.model.lora_rank;
   lora.alpha = config.model.lora_alpha;
-  lora.init = parse_lora_init(config.model.lora_init);
+  lora.init = config.model.lora_init;
   write_lora(out, peft, lora, lora_format);
   std::printf("wrote %s\n", join_path(out, lora_file_name(lora_format)).c_str());
 

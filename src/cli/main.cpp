@@ -12,7 +12,7 @@
 namespace {
 const char* kUsage =
     "usage: nablagfn <command> [options]\n"
-    "  train    --config FILE [--set key=value ...] [--out DIR] [--resume]\n"
+    "  train    --config FILE [--set key=value ...] [--out DIR] [--resume [--allow-config-change]]\n"
     "  sample   --model DIR [--lora FILE] --prompt TEXT [--n N] [--steps K] [--seed S] --out grid.png\n"
     "  export   --run DIR [--lora-format diffusers|peft|kohya] [--merge-lora] [--out DIR]\n"
     "  eval     --runs DIR [DIR ...] --out DIR [--set key=value ...]\n"

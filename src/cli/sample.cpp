@@ -30,6 +30,7 @@
 #include "io/image_tensor.h"
 #include "io/jpeg.h"
 #include "io/safetensors.h"
+#include "problems/component_names.h"
 #include "problems/stable_diffusion.h"
 
 namespace nablagfn::cli {
@@ -174,7 +175,8 @@ int run_sample(const std::vector<std::string>& args) {
   config.model.path = model;
   config.run.device = device;
   const c10::Device dev = parse_device(device);
-  config.model.dtype = dtype == "auto" ? (dev.is_cuda() ? "bfloat16" : "float32") : dtype;
+  config.model.dtype = dtype == "auto" ? (dev.is_cuda() ? ModelDType::BFloat16 : ModelDType::Float32)
+                                      : parse_enum<ModelDType>(dtype, "--dtype");
   for (char& c : scheduler)
     if (c == '-') c = '_';
   config.sample.scheduler = scheduler;
@@ -183,6 +185,8 @@ int run_sample(const std::vector<std::string>& args) {
   config.sample.guidance_scale = guidance;
   config.sample.prompts = prompt;
   if (!lora.empty()) sample_cli_detail::read_lora_shape(lora, lora_alpha, config.model);
+  validate(config);
+  check_component_names(config);
   StableDiffusion sd = make_sd_pipeline(config);
   if (!lora.empty()) sd.denoiser->lora().load(lora);
 

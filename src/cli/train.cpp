@@ -1,18 +1,22 @@
-// nablagfn train --config FILE [--set key=value ...] [--out DIR] [--resume]
+// nablagfn train --config FILE [--set key=value ...] [--out DIR] [--resume [--allow-config-change]]
 // Everything that can fail on bad input (config, model files, algorithm/reward compatibility) is checked
 // before the run directory is created; a run that stops early keeps its INCOMPLETE marker.
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
+
+#include <filesystem>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/trainer.h"
 #include "algorithms/vram_budget.h"
 #include "cli/commands.h"
 #include "config/config.h"
+#include "config/config_diff.h"
 #include "core/device.h"
 #include "core/log.h"
 #include "io/run_dir.h"
 #include "metrics/report.h"
+#include "problems/component_names.h"
 #include "problems/factory.h"
 
 namespace nablagfn::cli {
@@ -23,6 +27,7 @@ int run_train(const std::vector<std::string>& args) {
   std::vector<std::string> sets;
   bool resume = false;
   double vram_budget = 0.0;
+  bool resume = false, allow_config_change = false;
   app.add_option("--config", path, "experiment file (JSONC): only what differs from `nablagfn config --defaults`")
       ->required();
   app.add_option("--set", sets, "override, group.key=value (repeatable, applied last)");
@@ -30,6 +35,8 @@ int run_train(const std::vector<std::string>& args) {
   app.add_flag("--resume", resume, "continue the run in --out from its latest checkpoint");
   app.add_option("--vram-budget", vram_budget,
                  "GPU memory to fit, GiB: picks the micro-batch split and reward chunking (train.vram_budget_gib)");
+  app.add_flag("--allow-config-change", allow_config_change,
+               "with --resume: continue although the configuration differs from the run's config.resolved.json");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -42,6 +49,9 @@ int run_train(const std::vector<std::string>& args) {
   if (!out.empty()) config.run.out = out;
   if (vram_budget > 0) config.train.vram_budget_gib = vram_budget;
   validate(config);
+  check_component_names(config);
+  const std::string previous = config.run.out + "/" + RunDir::kConfigFile;
+  if (resume && std::filesystem::exists(previous)) check_resume_config(config, previous, allow_config_change);
   // The toy's tensors are tiny: a second intra-op thread only spin-waits (2x slower on a loaded 2-core machine).
   if (config.model.kind == "toy2d") at::set_num_threads(1);
   seed_default_generators(config.run.seed);

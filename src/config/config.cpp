@@ -1,10 +1,15 @@
 #include "config/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "config/renamed_keys.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/atomic_file.h"
@@ -17,6 +22,8 @@ using json = nlohmann::ordered_json;
 struct Field {
   std::function<void(const json&)> set;
   std::function<json()> get;
+  // "" when the value is acceptable, else why not (with the accepted range).
+  std::function<std::string()> check;
   std::string doc;
 };
 
@@ -31,16 +38,41 @@ const char* type_name() {
   return "a value";
 }
 
+// What a field accepts, for errors: "an integer", or "one of a, b or c" for a mode.
+template <class T>
+std::string accepted(const T&) {
+  if constexpr (std::is_enum_v<T>) return "one of " + enum_choices<T>();
+  return type_name<T>();
+}
+
+template <class T>
+json to_json_value(const T& value) {
+  if constexpr (std::is_enum_v<T>) return to_string(value);
+  return json(value);
+}
+
+// An integer that fits an int: JSON integers beyond it are errors, never wrapped.
+bool fits_int(const json& j) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max());
+  if (!j.is_number_integer()) return false;
+  const int64_t v = j.get<int64_t>();
+  return v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max();
+}
+
 template <class T>
 bool fits(const json& j) {
   if constexpr (std::is_same_v<T, bool>) return j.is_boolean();
-  if constexpr (std::is_same_v<T, int>) return j.is_number_integer();
+  if constexpr (std::is_same_v<T, int>) return fits_int(j);
   if constexpr (std::is_same_v<T, double>) return j.is_number();
   if constexpr (std::is_same_v<T, std::string>) return j.is_string();
+  if constexpr (std::is_enum_v<T>) {
+    T value{};
+    return j.is_string() && try_parse_enum(j.get<std::string>(), value);
+  }
   if constexpr (std::is_same_v<T, std::vector<int>>) {
     if (!j.is_array()) return false;
     for (const auto& e : j)
-      if (!e.is_number_integer()) return false;
+      if (!fits_int(e)) return false;
     return true;
   }
   if constexpr (std::is_same_v<T, std::vector<double>>) {
@@ -52,26 +84,76 @@ bool fits(const json& j) {
   return false;
 }
 
-// "group.key" -> setter/getter/doc for every field of config, in declaration order.
+// "" if v is finite and in range, else the reason.
+std::string check_number(double v, const Range* range) {
+  if (!std::isfinite(v)) return "must be a finite number";
+  if (range && !range->contains(v)) return "must be " + range->describe();
+  return "";
+}
+
+template <class T>
+std::string check_value(const T& value, const Range* range) {
+  if constexpr (std::is_same_v<T, int> || std::is_same_v<T, double>) return check_number(value, range);
+  if constexpr (std::is_same_v<T, std::vector<int>> || std::is_same_v<T, std::vector<double>>) {
+    for (const auto& e : value) {
+      std::string why = check_number(e, range);
+      if (!why.empty()) return why + " in every entry";
+    }
+  }
+  return "";
+}
+
+template <class T, class... R>
+Field make_field(const std::string& full, T& field, const char* doc, R... range) {
+  static_assert(sizeof...(range) <= 1, "a visit line takes at most one Range");
+  Field f;
+  f.set = [&field, full](const json& j) {
+    if (fits<T>(j)) {
+      if constexpr (std::is_enum_v<T>)
+        field = parse_enum<T>(j.get<std::string>(), full);
+      else
+        field = j.get<T>();
+      return;
+    }
+    const bool overflow = (std::is_same_v<T, int> && j.is_number_integer()) ||
+                          (std::is_same_v<T, std::vector<int>> && fits<std::vector<double>>(j));
+    throw Error("config key '" + full + "' must be " + accepted(field) +
+                    (overflow ? " between -2147483648 and 2147483647" : "") + ", got " + j.dump(),
+                "see `nablagfn config --defaults` for every key and its type");
+  };
+  f.get = [&field]() { return to_json_value(field); };
+  std::optional<Range> r;
+  ((r = range), ...);
+  f.check = [&field, r]() { return check_value(field, r ? &*r : nullptr); };
+  f.doc = doc;
+  if (r) f.doc += " (" + r->describe() + ")";
+  return f;
+}
+
+// Every field of section under "prefix.": a visit line with a documentation is a field, one with only a
+// name and a member is a sub-section (its own struct with its own visit, e.g. algorithm.ddpo).
+template <class Section>
+void collect(const std::string& prefix, Section& section, std::vector<std::pair<std::string, Field>>& out) {
+  section.visit([&](const char* key, auto& member, auto... doc_and_range) {
+    const std::string full = prefix + "." + key;
+    if constexpr (sizeof...(doc_and_range) == 0)
+      collect(full, member, out);
+    else
+      out.emplace_back(full, make_field(full, member, doc_and_range...));
+  });
+}
+
+// "group.key" (or "group.section.key") -> setter/getter/check/doc for every field, in declaration order.
 std::vector<std::pair<std::string, Field>> fields_of(Config& config) {
   std::vector<std::pair<std::string, Field>> out;
-  config.visit_groups([&](const char* group, auto& section) {
-    section.visit([&](const char* key, auto& field, const char* doc) {
-      using T = std::decay_t<decltype(field)>;
-      std::string full = std::string(group) + "." + key;
-      Field f;
-      f.set = [&field, full](const json& j) {
-        if (!fits<T>(j))
-          throw Error("config key '" + full + "' must be " + type_name<T>() + ", got " + j.dump(),
-                      "see `nablagfn config --defaults` for every key and its type");
-        field = j.get<T>();
-      };
-      f.get = [&field]() { return json(field); };
-      f.doc = doc;
-      out.emplace_back(full, std::move(f));
-    });
-  });
+  config.visit_groups([&](const char* group, auto& section) { collect(group, section, out); });
   return out;
+}
+
+bool is_section(const std::vector<std::pair<std::string, Field>>& fields, const std::string& key) {
+  for (const auto& [name, f] : fields)
+    if (name.compare(0, key.size() + 1, key + ".") == 0) return true;
+  return false;
 }
 
 Field& find_field(std::vector<std::pair<std::string, Field>>& fields, const std::string& key) {
@@ -83,17 +165,25 @@ Field& find_field(std::vector<std::pair<std::string, Field>>& fields, const std:
   throw Error("unknown config key '" + key + "'", "did you mean " + join(closest_matches(key, names), ", ") + "?");
 }
 
+void apply_object(std::vector<std::pair<std::string, Field>>& fields, const json& object, const std::string& prefix) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object() && is_section(fields, key)) {
+      apply_object(fields, *it, key);
+      continue;
+    }
+    Field& f = find_field(fields, current_key(key));
+    // A known field at the top: given without its group.
+    if (prefix.empty())
+      throw Error("config key '" + key + "' must be inside its group", "write it as {\"group\": {\"key\": ...}}");
+    f.set(*it);
+  }
+}
+
 void apply_json(Config& config, const json& root, const std::string& origin) {
   require(root.is_object(), origin + " must hold a JSON object", "start the file with { and end it with }");
   auto fields = fields_of(config);
-  for (auto g = root.begin(); g != root.end(); ++g) {
-    if (!g->is_object()) {
-      // A top-level key that is not a group: maybe a field given without its group.
-      find_field(fields, g.key());
-      throw Error("config key '" + g.key() + "' must be inside its group", "write it as {\"group\": {\"key\": ...}}");
-    }
-    for (auto k = g->begin(); k != g->end(); ++k) find_field(fields, g.key() + "." + k.key()).set(*k);
-  }
+  apply_object(fields, root, "");
 }
 }  // namespace
 
@@ -123,7 +213,7 @@ void apply_override(Config& config, const std::string& assignment) {
     j = value;  // bare words are strings: --set reward.name=aesthetic
   }
   auto fields = fields_of(config);
-  Field& f = find_field(fields, key);
+  Field& f = find_field(fields, current_key(key));
   // A string field given something that parsed as JSON (--set run.out=123) still takes the text.
   try {
     f.set(j);
@@ -141,78 +231,74 @@ std::vector<std::string> config_keys(Config& config) {
 std::string to_json(Config& config) {
   json root = json::object();
   for (auto& [name, f] : fields_of(config)) {
-    auto dot = name.find('.');
-    root[name.substr(0, dot)][name.substr(dot + 1)] = f.get();
+    std::string pointer = "/" + name;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    root[json::json_pointer(pointer)] = f.get();
   }
   return root.dump(2) + "\n";
 }
 
 std::string to_jsonc(Config& config) {
   std::ostringstream os;
-  os << "// nablagfn configuration defaults. An experiment file lists only what differs.\n{\n";
-  auto fields = fields_of(config);
-  std::string group;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const auto& [name, f] = fields[i];
-    auto dot = name.find('.');
-    std::string g = name.substr(0, dot);
-    if (g != group) {
-      if (!group.empty()) os << "  },\n";
-      os << "  \"" << g << "\": {\n";
-      group = g;
+  os << "// nablagfn configuration defaults. An experiment file lists only what differs.\n{";
+  std::vector<std::string> open;      // sections open at the current line, outermost first
+  std::vector<bool> has_items{false};  // per open level (the root first): an item was printed there
+  auto indent = [](size_t depth) { return std::string(2 * depth, ' '); };
+  auto next_item = [&] {
+    os << (has_items.back() ? ",\n" : "\n");
+    has_items.back() = true;
+  };
+  auto close_to = [&](size_t depth) {
+    while (open.size() > depth) {
+      open.pop_back();
+      has_items.pop_back();
+      os << "\n" << indent(open.size() + 1) << "}";
     }
-    bool last_in_group = i + 1 == fields.size() || fields[i + 1].first.substr(0, dot + 1) != g + ".";
-    os << "    // " << f.doc << "\n    \"" << name.substr(dot + 1) << "\": " << f.get().dump()
-       << (last_in_group ? "\n" : ",\n");
+  };
+  for (auto& [name, f] : fields_of(config)) {
+    std::vector<std::string> parts = split(name, '.');
+    const std::string leaf = parts.back();
+    parts.pop_back();
+    size_t common = 0;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) ++common;
+    close_to(common);
+    while (open.size() < parts.size()) {
+      next_item();
+      os << indent(open.size() + 1) << "\"" << parts[open.size()] << "\": {";
+      open.push_back(parts[open.size()]);
+      has_items.push_back(false);
+    }
+    next_item();
+    os << indent(open.size() + 1) << "// " << f.doc << "\n" << indent(open.size() + 1) << "\"" << leaf
+       << "\": " << f.get().dump();
   }
-  os << "  }\n}\n";
+  close_to(0);
+  os << "\n}\n";
   return os.str();
 }
 
-void validate(const Config& c) {
-  auto positive = [](int v, const std::string& key) {
-    require(v > 0, key + " must be > 0 (got " + std::to_string(v) + ")", "set --set " + key + "=<positive integer>");
-  };
-  positive(c.sample.n_steps, "sample.n_steps");
-  positive(c.sample.batch_size, "sample.batch_size");
-  positive(c.sample.n_batches_per_epoch, "sample.n_batches_per_epoch");
-  positive(c.train.batch_size, "train.batch_size");
-  positive(c.train.grad_accum_steps, "train.grad_accum_steps");
-  require(c.train.n_epochs >= 0, "train.n_epochs must be >= 0", "set --set train.n_epochs=<count>");
-  require(c.train.keep_checkpoints >= 0, "train.keep_checkpoints must be >= 0",
-          "0 keeps every checkpoint folder, N keeps the newest N");
-  require(c.train.data_lag == 0 || c.train.data_lag == 1, "train.data_lag must be 0 or 1",
-          "0 trains on-policy, 1 reproduces the release's one-epoch lag");
-  const int per_epoch = c.sample.batch_size * c.sample.n_batches_per_epoch;
-  const int per_update = c.train.batch_size * c.train.grad_accum_steps;
+void validate(const Config& config) {
+  Config copy = config;
+  for (auto& [name, f] : fields_of(copy)) {
+    std::string why = f.check();
+    if (!why.empty())
+      throw Error("config key '" + name + "' " + why + ", got " + f.get().dump(), "set --set " + name + "=<value>");
+  }
+  const Config& c = config;
+  require(!c.run.out.empty(), "config key 'run.out' is empty", "name the run directory, for example runs/NAME");
+  require(!c.model.flow_block_out_channels.empty(), "config key 'model.flow_block_out_channels' is empty",
+          "give the flow UNet's widths, for example [64, 128, 256, 256]");
+  if (c.algorithm.name == "draft")
+    require(c.algorithm.draft.k <= c.sample.n_steps,
+            "config key 'algorithm.draft.k' must be <= sample.n_steps (" + std::to_string(c.sample.n_steps) +
+                "), got " + std::to_string(c.algorithm.draft.k),
+            "draft.k = n_steps is full DRaFT");
+  const int64_t per_epoch = int64_t{c.sample.batch_size} * c.sample.n_batches_per_epoch;
+  const int64_t per_update = int64_t{c.train.batch_size} * c.train.grad_accum_steps;
   require(per_epoch % per_update == 0,
           "trajectories per epoch (" + std::to_string(per_epoch) + ") is not a multiple of trajectories per update (" +
               std::to_string(per_update) + ")",
           "make sample.batch_size x sample.n_batches_per_epoch divisible by train.batch_size x train.grad_accum_steps");
-  require(c.train.timestep_fraction > 0.0 && c.train.timestep_fraction <= 1.0, "train.timestep_fraction must be in (0, 1]",
-          "0.1 trains 10% of the transitions plus the terminal one");
-  require(c.train.lr_schedule == "constant" || c.train.lr_schedule == "cosine",
-          "train.lr_schedule must be constant or cosine", "constant is the release's");
-  require(c.algorithm.condition_weighting == "none" || c.algorithm.condition_weighting == "noise" ||
-              c.algorithm.condition_weighting == "eps",
-          "algorithm.condition_weighting must be none, noise or eps", "none is the release's");
-  require(c.algorithm.guess_model == "policy" || c.algorithm.guess_model == "pretrained",
-          "algorithm.guess_model must be policy or pretrained", "policy is the release's");
-  require(c.algorithm.reverse_target == "sample" || c.algorithm.reverse_target == "expected" ||
-              c.algorithm.reverse_target == "backup",
-          "algorithm.reverse_target must be sample, expected or backup", "sample is the release's");
-  require(c.algorithm.fold_passes == "auto" || c.algorithm.fold_passes == "folded" ||
-              c.algorithm.fold_passes == "separate",
-          "algorithm.fold_passes must be auto, folded or separate", "auto folds on CUDA");
-  require(c.train.reward_grad_chunk >= 0 && c.train.vram_budget_gib >= 0.0,
-          "train.reward_grad_chunk and train.vram_budget_gib must be >= 0", "0 means no chunking / no limit");
-  require(c.algorithm.gamma_mode == "squared" || c.algorithm.gamma_mode == "sqrt" || c.algorithm.gamma_mode == "none",
-          "algorithm.gamma_mode must be squared, sqrt or none", "squared is the release default");
-  require(c.algorithm.beta >= 0.0, "algorithm.beta must be >= 0", "beta = 0 targets the pretrained model itself");
-  require(c.algorithm.output_reg >= 0.0 && c.algorithm.reverse_loss_scale >= 0.0,
-          "algorithm.output_reg and algorithm.reverse_loss_scale must be >= 0", "use 0 to switch a term off");
-  require(c.model.kind == "sd" || c.model.kind == "toy2d" || c.model.kind == "fashion",
-          "unknown model.kind '" + c.model.kind + "'", "use sd (a diffusers folder), toy2d or fashion");
 }
 
 }  // namespace nablagfn

@@ -3,12 +3,29 @@
 // `nablagfn config --defaults` prints it as JSONC. Experiment files (configs/*.jsonc) set only what
 // differs; `--set group.key=value` overrides last. Unknown keys and type mismatches are errors that name
 // the closest valid keys. Each field's documentation is the third argument of its visit() line, right
-// next to the field, so the two cannot drift apart.
+// next to the field, so the two cannot drift apart; an optional fourth, its Range (config/range.h), is
+// what validate() accepts. Modes are enums with their names (config/enum_names.h). A component's own knobs
+// live in its own section struct, declared next to it (algorithms/ddpo_config.h -> algorithm.ddpo.*) and
+// listed here by a two-argument visit line; renamed keys stay readable (config/renamed_keys.cpp).
 //
 // Defaults are the release's SD-1.5 aesthetic setting (spec §4.1) with its known bugs fixed (spec §9);
 // the `quirk_*` switches bring the bugs back to reproduce released numbers.
 #include <string>
 #include <vector>
+
+#include "algorithms/dag_db_config.h"
+#include "algorithms/ddpo_config.h"
+#include "algorithms/draft_config.h"
+#include "algorithms/draft_lv_config.h"
+#include "algorithms/refl_config.h"
+#include "config/modes.h"
+#include "config/range.h"
+#include "models/attention_backend.h"
+#include "models/lora_init.h"
+#include "problems/toy2d_config.h"
+#include "rewards/analytic_config.h"
+#include "schedulers/dpmpp_config.h"
+#include "schedulers/final_sigmas.h"
 
 namespace nablagfn {
 
@@ -20,7 +37,7 @@ struct RunConfig {
   template <class V>
   void visit(V&& v) {
     v("out", out, "run directory (config.resolved.json, metrics.jsonl, plots/, samples/, checkpoints/)");
-    v("seed", seed, "base seed; rank r uses seed + r (spec §9 item 4 fixed)");
+    v("seed", seed, "base seed; rank r uses seed + r (spec §9 item 4 fixed)", Range::at_least(0));
     v("device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
   }
 };
@@ -28,19 +45,15 @@ struct RunConfig {
 struct ModelConfig {
   std::string kind = "sd";
   std::string path;
-  std::string dtype = "bfloat16";
-  std::string attention = "auto";
+  ModelDType dtype = ModelDType::BFloat16;
+  AttentionBackend attention = AttentionBackend::Fused;
   int lora_rank = 8;
   double lora_alpha = 8.0;
-  std::string lora_init = "gaussian";
+  LoRAInit lora_init = LoRAInit::Gaussian;
   std::vector<int> flow_block_out_channels = {64, 128, 256, 256};
   int flow_layers_per_block = 1;
-  std::string flow_conditioning = "auto";
-  int toy_n_modes = 8;
-  double toy_radius = 4.0;
-  double toy_std = 0.5;
-  int toy_hidden = 128;
-  int toy_layers = 3;
+  FlowConditioning flow_conditioning = FlowConditioning::Auto;
+  Toy2DConfig toy;
 
   template <class V>
   void visit(V&& v) {
@@ -50,20 +63,18 @@ struct ModelConfig {
     v("path", path,
       "diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); fashion: the folder "
       "`nablagfn pretrain` writes, empty = the shipped assets/fashion");
-    v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 or float32 (LoRA, flow net, reward: float32)");
+    v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 (CUDA only) or float32 (LoRA, flow net, reward: float32); toy2d: "
+      "float32 or float64");
     v("attention", attention, "auto (fused where libtorch has it), reference (plain softmax(QK^T)V) or fused");
-    v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention");
-    v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r");
+    v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention", Range::at_least(1));
+    v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r", Range::above(0));
     v("lora_init", lora_init, "gaussian (A ~ N(0, 1/r^2), B = 0, as peft init_lora_weights='gaussian') or kaiming");
-    v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)");
-    v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet");
+    v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)",
+      Range::at_least(1));
+    v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet", Range::at_least(1));
     v("flow_conditioning", flow_conditioning,
       "text input of g_phi: auto (zeros for prompt-independent rewards, the prompt otherwise), prompt or zero");
-    v("toy_n_modes", toy_n_modes, "toy2d: number of equal-weight Gaussians on a circle");
-    v("toy_radius", toy_radius, "toy2d: radius of the circle of means");
-    v("toy_std", toy_std, "toy2d: std of each Gaussian");
-    v("toy_hidden", toy_hidden, "toy2d: hidden width of the residual policy MLP and the flow MLP");
-    v("toy_layers", toy_layers, "toy2d: hidden layers of those MLPs");
+    v("toy", toy);
   }
 };
 
@@ -75,18 +86,19 @@ struct SampleConfig {
   int batch_size = 16;
   int n_batches_per_epoch = 4;
   std::string prompts = "simple_animals";
-  std::string dpm_final_sigmas = "sigma_min";
+  DPMppConfig dpmpp;
 
   template <class V>
   void visit(V&& v) {
     v("scheduler", scheduler, "ddim (DDIM-eta; eta = 1 is the paper's DDPM), ddpm, dpmpp_sde (order 1) or dpmpp_2m_sde");
-    v("n_steps", n_steps, "sampling steps K (the MDP length)");
-    v("eta", eta, "DDIM stochasticity; must be > 0 for training (the policy must be Gaussian)");
+    v("n_steps", n_steps, "sampling steps K (the MDP length)", Range::at_least(1));
+    v("eta", eta, "DDIM stochasticity; must be > 0 for training (the policy must be Gaussian)", Range::at_least(0));
     v("guidance_scale", guidance_scale, "classifier-free guidance w, in sampling and in every training pass");
-    v("batch_size", batch_size, "trajectories per sampling batch (per rank)");
-    v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this");
+    v("batch_size", batch_size, "trajectories per sampling batch (per rank)", Range::at_least(1));
+    v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this",
+      Range::at_least(1));
     v("prompts", prompts, "prompt set: simple_animals, a .txt file (one prompt per line), or one literal prompt");
-    v("dpm_final_sigmas", dpm_final_sigmas, "dpmpp: sigma_min (finite final score, the release's fix) or zero");
+    v("dpmpp", dpmpp);
   }
 };
 
@@ -96,7 +108,7 @@ struct TrainConfig {
   int grad_accum_steps = 8;
   double lr = 1e-3;
   double lr_flow = 1e-3;
-  std::string lr_schedule = "constant";
+  LRSchedule lr_schedule = LRSchedule::Constant;
   double weight_decay = 1e-4;
   double weight_decay_flow = 1e-2;
   double adam_beta1 = 0.9;
@@ -113,32 +125,39 @@ struct TrainConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("n_epochs", n_epochs, "training epochs (each: sample, then train on the buffer)");
-    v("batch_size", batch_size, "trajectories per training micro-batch");
-    v("grad_accum_steps", grad_accum_steps, "micro-batches per optimizer update; updates/epoch = trajectories / (batch_size x this)");
-    v("lr", lr, "AdamW learning rate of the policy's trainable part (LoRA / residual MLP)");
-    v("lr_flow", lr_flow, "AdamW learning rate of the flow network");
+    v("n_epochs", n_epochs, "training epochs (each: sample, then train on the buffer)", Range::at_least(1));
+    v("batch_size", batch_size, "trajectories per training micro-batch", Range::at_least(1));
+    v("grad_accum_steps", grad_accum_steps, "micro-batches per optimizer update; updates/epoch = trajectories / (batch_size x this)",
+      Range::at_least(1));
+    v("lr", lr, "AdamW learning rate of the policy's trainable part (LoRA / residual MLP)", Range::above(0));
+    v("lr_flow", lr_flow, "AdamW learning rate of the flow network", Range::above(0));
     v("lr_schedule", lr_schedule,
       "learning-rate schedule of every parameter group over the run's updates: constant (the release) or cosine "
       "(from lr down to 0)");
-    v("weight_decay", weight_decay, "AdamW weight decay of the policy's trainable part");
-    v("weight_decay_flow", weight_decay_flow, "AdamW weight decay of the flow network");
-    v("adam_beta1", adam_beta1, "AdamW beta1");
-    v("adam_beta2", adam_beta2, "AdamW beta2 (the release README suggests 0.95 for stabler runs)");
-    v("adam_eps", adam_eps, "AdamW epsilon");
-    v("max_grad_norm", max_grad_norm, "gradient clipping, separately for the policy and the flow network; 0 = off");
-    v("data_lag", data_lag, "0: train on this epoch's samples (on-policy); 1: on the previous epoch's (the release, spec §9 item 5)");
-    v("timestep_fraction", timestep_fraction, "fraction of transitions trained per trajectory: int(K x f) + the terminal one");
+    v("weight_decay", weight_decay, "AdamW weight decay of the policy's trainable part", Range::at_least(0));
+    v("weight_decay_flow", weight_decay_flow, "AdamW weight decay of the flow network", Range::at_least(0));
+    v("adam_beta1", adam_beta1, "AdamW beta1", Range::below(0, 1));
+    v("adam_beta2", adam_beta2, "AdamW beta2 (the release README suggests 0.95 for stabler runs)", Range::below(0, 1));
+    v("adam_eps", adam_eps, "AdamW epsilon", Range::above(0));
+    v("max_grad_norm", max_grad_norm, "gradient clipping, separately for the policy and the flow network; 0 = off",
+      Range::at_least(0));
+    v("data_lag", data_lag, "0: train on this epoch's samples (on-policy); 1: on the previous epoch's (the release, spec §9 item 5)",
+      Range::closed(0, 1));
+    v("timestep_fraction", timestep_fraction, "fraction of transitions trained per trajectory: int(K x f) + the terminal one",
+      Range::above_up_to(0, 1));
     v("low_var_subsampling", low_var_subsampling, "stratified transition draw (one per trunk of the chain) instead of uniform");
-    v("save_every", save_every, "checkpoint every N epochs (and at the end); 0 = only at the end");
+    v("save_every", save_every, "checkpoint every N epochs (and at the end); 0 = only at the end", Range::at_least(0));
     v("reward_grad_chunk", reward_grad_chunk,
       "nabla_db's folded path: samples per VAE decode + reward backward when forming reward gradients (0: all "
-      "at once); 1 keeps the 512x512 decoder backward of one sample in memory at a time");
+      "at once); 1 keeps the 512x512 decoder backward of one sample in memory at a time",
+      Range::at_least(0));
     v("vram_budget_gib", vram_budget_gib,
       "GPU memory to fit, GiB (0: no limit): picks the micro-batch split and reward_grad_chunk for full-size SD "
-      "and logs the choice (--vram-budget)");
+      "and logs the choice (--vram-budget)",
+      Range::at_least(0));
     v("keep_checkpoints", keep_checkpoints,
-      "keep only the newest N checkpoint folders (older ones are deleted after each save); 0 = keep all");
+      "keep only the newest N checkpoint folders (older ones are deleted after each save); 0 = keep all",
+      Range::at_least(0));
   }
 };
 
@@ -148,36 +167,35 @@ struct AlgorithmConfig {
   double prior_strength = 1.0;
   double reverse_loss_scale = 1.0;
   double output_reg = 1e3;
-  std::string gamma_mode = "squared";
-  std::string guess_model = "policy";
-  std::string reverse_target = "sample";
-  std::string fold_passes = "auto";
+  GammaMode gamma_mode = GammaMode::Squared;
+  GuessModel guess_model = GuessModel::Policy;
+  ReverseTarget reverse_target = ReverseTarget::Sample;
+  FoldPasses fold_passes = FoldPasses::Auto;
   bool merged_lora_guess = true;
   bool no_flow = false;
   bool reverse_at_terminal = false;
-  std::string condition_weighting = "none";
+  ConditionWeighting condition_weighting = ConditionWeighting::None;
   bool forward_trains_flow = true;
   bool quirk_double_step = false;
   bool quirk_stale_prompts = false;
   bool quirk_same_seed = false;
-  int refl_last_steps = 10;
-  double refl_target = 2.0;
-  double refl_loss_scale = 1e-3;
-  int draft_k = 1;
-  int draft_lv_n = 2;
-  double ddpo_clip_range = 1e-4;
-  double ddpo_adv_clip = 5.0;
-  int ddpo_buffer_size = 32;
-  int ddpo_min_count = 16;
-  double dag_beta_anneal = 0.5;
+  ReFLConfig refl;
+  DRaFTConfig draft;
+  DRaFTLVConfig draft_lv;
+  DDPOConfig ddpo;
+  DAGDBConfig dag_db;
 
   template <class V>
   void visit(V&& v) {
     v("name", name, "nabla_db, refl, draft, draft_lv, ddpo, dag_db, residual_db or adjoint_matching");
-    v("beta", beta, "reward scale beta: target p_pretrained(x) exp(beta r(x)) (nabla_db, dag_db, residual_db, adjoint_matching)");
-    v("prior_strength", prior_strength, "eta: multiplies the pretrained scores and the policy's reverse score (spec §3.6)");
-    v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes");
-    v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)");
+    v("beta", beta, "reward scale beta: target p_pretrained(x) exp(beta r(x)) (nabla_db, dag_db, residual_db, adjoint_matching)",
+      Range::at_least(0));
+    v("prior_strength", prior_strength, "eta: multiplies the pretrained scores and the policy's reverse score (spec §3.6)",
+      Range::at_least(0));
+    v("reverse_loss_scale", reverse_loss_scale, "w_B, weight of the reverse (backward) condition; 0 skips its passes",
+      Range::at_least(0));
+    v("output_reg", output_reg, "lambda, weight of ||eps_theta - eps_old||^2 (0: eps_old is not stored)",
+      Range::at_least(0));
     v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
     v("guess_model", guess_model,
       "whose x_hat the predicted-reward guess uses: policy (the finetuned model, the release) or pretrained (the "
@@ -213,18 +231,11 @@ struct AlgorithmConfig {
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
-    v("refl_last_steps", refl_last_steps, "refl: the gradient step m is drawn from the last N steps (m in [K-N, K-1])");
-    v("refl_target", refl_target,
-      "refl: loss = mean(relu(target - r(x0_hat))) x refl_loss_scale; 2 is ImageReward's (standardised scores); "
-      "above the reward's range for others (aesthetic 10, hps 1), else the hinge gives no gradient");
-    v("refl_loss_scale", refl_loss_scale, "refl: loss multiplier (1e-3 in ImageReward's ReFL)");
-    v("draft_k", draft_k, "draft: backpropagate through the last K steps (K = n_steps is full DRaFT)");
-    v("draft_lv_n", draft_lv_n, "draft_lv: fresh noises per sample re-noising the final sample to the last step");
-    v("ddpo_clip_range", ddpo_clip_range, "ddpo: PPO ratio clip epsilon");
-    v("ddpo_adv_clip", ddpo_adv_clip, "ddpo: advantages are clipped to +-this");
-    v("ddpo_buffer_size", ddpo_buffer_size, "ddpo: per-prompt reward statistics keep this many recent rewards");
-    v("ddpo_min_count", ddpo_min_count, "ddpo: below this many rewards for a prompt, use batch statistics");
-    v("dag_beta_anneal", dag_beta_anneal, "dag_db: beta ramps linearly to its value over this fraction of the epochs (0 = off)");
+    v("refl", refl);
+    v("draft", draft);
+    v("draft_lv", draft_lv);
+    v("ddpo", ddpo);
+    v("dag_db", dag_db);
   }
 };
 
@@ -232,18 +243,17 @@ struct RewardConfig {
   std::string name = "aesthetic";
   std::string path;
   std::string head_path;
-  std::vector<double> linear_coef = {0.5, 0.0};
-  std::vector<double> quadratic_center = {4.0, 0.0};
-  double quadratic_scale = 18.0;
+  LinearRewardConfig linear;
+  QuadraticRewardConfig quadratic;
 
   template <class V>
   void visit(V&& v) {
-    v("name", name, "reward by name: aesthetic, pickscore, clip_score, hps, torchscript, jpeg_compressibility, contrast (the fashion default), linear, quadratic");
+    v("name", name, "reward by name: aesthetic, pickscore, clip_score, hps, torchscript, jpeg_compressibility, contrast (the fashion "
+      "default), linear, quadratic");
     v("path", path, "weights of the reward model (folder or file), or the TorchScript file");
     v("head_path", head_path, "aesthetic: the MLP head (.pth or .safetensors)");
-    v("linear_coef", linear_coef, "linear: r(x) = <coef, x>");
-    v("quadratic_center", quadratic_center, "quadratic: r(x) = -||x - center||^2 / scale");
-    v("quadratic_scale", quadratic_scale, "quadratic: see quadratic_center");
+    v("linear", linear);
+    v("quadratic", quadratic);
   }
 };
 
@@ -254,9 +264,11 @@ struct EvalConfig {
 
   template <class V>
   void visit(V&& v) {
-    v("every", every, "evaluate every N epochs (and at the end); 0 = only at the end");
-    v("n_samples", n_samples, "samples drawn for an evaluation (toy2d: >= 4096 for the mode masses)");
-    v("seed", seed, "seed of the evaluation noise, fixed so evaluations are comparable along training");
+    v("every", every, "evaluate every N epochs (and at the end); 0 = only at the end", Range::at_least(0));
+    v("n_samples", n_samples, "samples drawn for an evaluation (toy2d: >= 4096 for the mode masses)",
+      Range::at_least(1));
+    v("seed", seed, "seed of the evaluation noise, fixed so evaluations are comparable along training",
+      Range::at_least(0));
   }
 };
 

@@ -12,16 +12,6 @@
 
 namespace nablagfn {
 
-std::string to_string(AttentionBackend backend) {
-  return backend == AttentionBackend::Reference ? "reference" : "fused";
-}
-
-AttentionBackend parse_attention_backend(const std::string& name) {
-  if (name == "reference") return AttentionBackend::Reference;
-  if (name == "fused" || name == "auto") return AttentionBackend::Fused;
-  throw Error("unknown attention backend '" + name + "'", "use auto, reference or fused");
-}
-
 AttentionImpl::AttentionImpl(const AttentionOptions& o) : options_(o) {
   TORCH_CHECK(o.query_dim > 0 && o.heads > 0 && o.dim_head > 0, "Attention: bad sizes");
   const int64_t inner = o.heads * o.dim_head;

@@ -26,14 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "models/attention_backend.h"
 #include "models/lora.h"
 
 namespace nablagfn {
-
-enum class AttentionBackend { Reference, Fused };
-std::string to_string(AttentionBackend backend);
-// "reference", or "fused" / "auto" (both Fused: sdpa where libtorch has it, the reference otherwise).
-AttentionBackend parse_attention_backend(const std::string& name);
 
 struct AttentionOptions {
   int64_t query_dim = 0;

@@ -109,14 +109,6 @@ LoadedLoRA read_lora_file(const std::string& path, const std::vector<std::string
 
 }  // namespace lora_detail
 
-std::string to_string(LoRAInit init) { return init == LoRAInit::Gaussian ? "gaussian" : "kaiming"; }
-
-LoRAInit parse_lora_init(const std::string& name) {
-  if (name == "gaussian") return LoRAInit::Gaussian;
-  if (name == "kaiming") return LoRAInit::Kaiming;
-  throw Error("unknown LoRA init '" + name + "'", "use gaussian or kaiming");
-}
-
 LoRALinearImpl::LoRALinearImpl(int64_t in_features, int64_t out_features, const LoRAConfig& config,
                                std::shared_ptr<const LoRAGate> gate)
     : scale_(config.alpha / static_cast<double>(config.rank)), gate_(std::move(gate)) {

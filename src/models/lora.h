@@ -22,12 +22,9 @@
 #include <vector>
 
 #include "io/tensor_io.h"
+#include "models/lora_init.h"
 
 namespace nablagfn {
-
-enum class LoRAInit { Gaussian, Kaiming };
-std::string to_string(LoRAInit init);
-LoRAInit parse_lora_init(const std::string& name);  // "gaussian" | "kaiming"; Error otherwise
 
 struct LoRAConfig {
   int64_t rank = 4;

@@ -66,11 +66,11 @@ FashionModel make_fashion_pipeline(const Config& config) {
   LoRAConfig lora;
   lora.rank = m.lora_rank;
   lora.alpha = m.lora_alpha;
-  lora.init = parse_lora_init(m.lora_init);
+  lora.init = m.lora_init;
 
   // The model is small and trained in float32: model.dtype does not apply.
   UNet2DConditionModel unet = load_unet(path, at::kFloat, device);
-  set_attention_backend(*unet, parse_attention_backend(m.attention));
+  set_attention_backend(*unet, m.attention);
   const UNetConfig unet_config = unet->config();
   FashionModel fm;
   fm.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);

@@ -124,15 +124,17 @@ void check_diffusers_folder(const std::string& path) {
   if (!missing.empty()) throw Error("model folder '" + path + "' lacks " + join(missing, ", "), kFolderHint);
 }
 
-at::ScalarType parse_model_dtype(const std::string& name, c10::Device device) {
-  if (name == "float32") return at::kFloat;
-  if (name == "bfloat16") return at::kBFloat16;
-  if (name == "float16") {
-    require(device.is_cuda(), "model.dtype float16 needs a CUDA device (the CPU kernels lack half precision)",
-            "use bfloat16 or float32 on the CPU");
-    return at::kHalf;
+at::ScalarType sd_dtype(ModelDType dtype, c10::Device device) {
+  switch (dtype) {
+    case ModelDType::Float32: return at::kFloat;
+    case ModelDType::BFloat16: return at::kBFloat16;
+    case ModelDType::Float16:
+      require(device.is_cuda(), "model.dtype float16 needs a CUDA device (the CPU kernels lack half precision)",
+              "use bfloat16 or float32 on the CPU");
+      return at::kHalf;
+    case ModelDType::Float64: break;
   }
-  throw Error("unknown model dtype '" + name + "'", "use float32, bfloat16 or float16");
+  throw Error("model.dtype " + to_string(dtype) + " is for the toy problem", "use float32, bfloat16 or float16");
 }
 
 std::vector<std::string> load_prompt_set(const std::string& spec) {
@@ -160,14 +162,14 @@ StableDiffusion make_sd_pipeline(const Config& config) {
   require(m.kind == "sd", "model.kind is '" + m.kind + "', not sd", "set model.kind=sd for a diffusers folder");
   check_diffusers_folder(m.path);
   const c10::Device device = parse_device(config.run.device);
-  const at::ScalarType dtype = parse_model_dtype(m.dtype, device);
-  const AttentionBackend backend = parse_attention_backend(m.attention);
+  const at::ScalarType dtype = sd_dtype(m.dtype, device);
+  const AttentionBackend backend = m.attention;
   LoRAConfig lora;
   require(m.lora_rank >= 1 && m.lora_alpha > 0, "model.lora_rank must be >= 1 and model.lora_alpha > 0",
           "the release uses rank 8, alpha 8");
   lora.rank = m.lora_rank;
   lora.alpha = m.lora_alpha;
-  lora.init = parse_lora_init(m.lora_init);
+  lora.init = m.lora_init;
 
   UNet2DConditionModel unet = load_unet(m.path, dtype, device);
   set_attention_backend(*unet, backend);

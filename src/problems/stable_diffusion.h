@@ -31,8 +31,8 @@ struct StableDiffusion {
 // text_encoder/, tokenizer/, scheduler/ and their files), with a hint.
 void check_diffusers_folder(const std::string& path);
 
-// model.dtype: "float32", "bfloat16" or "float16" (float16 only on CUDA); Error otherwise.
-at::ScalarType parse_model_dtype(const std::string& name, c10::Device device);
+// model.dtype float32, bfloat16 or float16 (float16 only on CUDA) as a scalar type; Error otherwise.
+at::ScalarType sd_dtype(ModelDType dtype, c10::Device device);
 
 // sample.prompts: "simple_animals" (the release's 45 animal names), a .txt file (one prompt per line,
 // blank lines skipped) or one literal prompt.

@@ -63,21 +63,25 @@ void write_toy_plots(const Toy2D& toy, const at::Tensor& samples, const at::Tens
 }  // namespace
 
 at::ScalarType toy_dtype(const Config& config) {
-  const std::string& d = config.model.dtype;
-  if (d == "float32") return at::kFloat;
-  if (d == "float64") return at::kDouble;
-  throw Error("toy2d runs in float32 or float64, not model.dtype=" + d, "set model.dtype=float32");
+  switch (config.model.dtype) {
+    case ModelDType::Float32: return at::kFloat;
+    case ModelDType::Float64: return at::kDouble;
+    case ModelDType::BFloat16:
+    case ModelDType::Float16: break;
+  }
+  throw Error("toy2d runs in float32 or float64, not model.dtype=" + to_string(config.model.dtype),
+              "set model.dtype=float32");
 }
 
 Toy2D make_toy2d(const Config& config, at::ScalarType dtype) {
   const ModelConfig& m = config.model;
-  require(m.toy_n_modes >= 1 && m.toy_std > 0, "toy2d needs model.toy_n_modes >= 1 and model.toy_std > 0",
+  require(m.toy.n_modes >= 1 && m.toy.std_dev > 0, "toy2d needs model.toy.n_modes >= 1 and model.toy.std > 0",
           "the issue's problem is 8 modes of std 0.5 on a circle of radius 4");
   NoiseSchedule schedule;
-  GaussianMixture prior = GaussianMixture::ring(m.toy_n_modes, m.toy_radius, m.toy_std);
+  GaussianMixture prior = GaussianMixture::ring(m.toy.n_modes, m.toy.radius, m.toy.std_dev);
   TimeMLPOptions mlp;
-  mlp.hidden = m.toy_hidden;
-  mlp.n_layers = m.toy_layers;
+  mlp.hidden = m.toy.hidden;
+  mlp.n_layers = m.toy.layers;
   Problem p;
   p.scheduler = make_scheduler(config.sample, schedule);
   p.denoiser = std::make_shared<ToyDenoiser>(prior, schedule, mlp, dtype);

@@ -16,10 +16,10 @@ namespace nablagfn {
 RewardRegistry& reward_registry() {
   static RewardRegistry registry = [] {
     RewardRegistry r("reward");
-    r.add("linear", [](const RewardConfig& c, c10::Device) { return std::make_unique<LinearReward>(c.linear_coef); });
+    r.add("linear", [](const RewardConfig& c, c10::Device) { return std::make_unique<LinearReward>(c.linear.coef); });
     r.add("quadratic", [](const RewardConfig& c, c10::Device) {
-      require(c.quadratic_scale > 0, "reward.quadratic_scale must be > 0", "it is s in r(x) = -||x - c||^2 / s");
-      return std::make_unique<QuadraticReward>(c.quadratic_center, c.quadratic_scale);
+      require(c.quadratic.scale > 0, "reward.quadratic.scale must be > 0", "it is s in r(x) = -||x - c||^2 / s");
+      return std::make_unique<QuadraticReward>(c.quadratic.center, c.quadratic.scale);
     });
     r.add("contrast", [](const RewardConfig&, c10::Device) { return std::make_unique<ContrastReward>(); });
     r.add("aesthetic", [](const RewardConfig& c, c10::Device d) { return make_aesthetic_reward(c, d); });

@@ -18,14 +18,6 @@
 
 namespace nablagfn {
 
-std::string to_string(FinalSigmas final_sigmas) { return final_sigmas == FinalSigmas::Zero ? "zero" : "sigma_min"; }
-
-FinalSigmas parse_final_sigmas(const std::string& name) {
-  if (name == "zero") return FinalSigmas::Zero;
-  if (name == "sigma_min") return FinalSigmas::SigmaMin;
-  throw Error("unknown final_sigmas_type '" + name + "'", "use one of: zero, sigma_min");
-}
-
 namespace dpm_solver_detail {
 
 // diffusers' set_timesteps for the three spacings (N = num_train_timesteps; numpy rounds half to even,

@@ -4,17 +4,10 @@
 // `DPMSolverMultistepScheduler` with algorithm_type "sde-dpmsolver++".
 #include <string>
 
+#include "schedulers/final_sigmas.h"
 #include "schedulers/scheduler.h"
 
 namespace nablagfn {
-
-// Noise level after the last step (diffusers `final_sigmas_type`). Zero: the last step lands on the clean
-// sample deterministically (std 0). SigmaMin: it lands on the training schedule's smallest level σ̃(τ = 0),
-// keeping a positive std (the release's choice, spec §2.4).
-enum class FinalSigmas { Zero, SigmaMin };
-std::string to_string(FinalSigmas final_sigmas);
-// "zero" | "sigma_min"; anything else is an Error listing these.
-FinalSigmas parse_final_sigmas(const std::string& name);
 
 // diffusers DPMSolverMultistepScheduler(algorithm_type "sde-dpmsolver++", solver_type "midpoint",
 // lower_order_final = True, euler_at_final = False, prediction_type "epsilon"), order 1 or 2, with the

@@ -1,4 +1,4 @@
-// Scheduler factory and a reader for diffusers' scheduler_config.json (the keys of
+// make_scheduler (through scheduler_registry()) and a reader for diffusers' scheduler_config.json (the keys of
 // `ConfigMixin.to_json_string` for DDIM/DDPM/PNDM/DPMSolver* schedulers, diffusers v0.40).
 // Unimplemented options fail loudly instead of being ignored.
 #include "schedulers/factory.h"
@@ -10,8 +10,7 @@
 
 #include "core/error.h"
 #include "io/json_fields.h"
-#include "schedulers/ddpm.h"
-#include "schedulers/dpm_solver_sde.h"
+#include "schedulers/registry.h"
 
 namespace nablagfn {
 
@@ -66,21 +65,7 @@ SchedulerFileConfig read_scheduler_config(const std::string& path) {
 
 std::shared_ptr<Scheduler> make_scheduler(const SampleConfig& c, const NoiseSchedule& s, int steps_offset,
                                           TimestepSpacing spacing) {
-  const std::string valid = "ddim, ddpm, dpmpp_sde, dpmpp_2m_sde";
-  if (c.scheduler == "ddim" || c.scheduler == "ddpm") {
-    require(spacing == TimestepSpacing::Leading,
-            "scheduler " + c.scheduler + " implements 'leading' timestep spacing only, the model asks for '" +
-                to_string(spacing) + "'",
-            "use scheduler dpmpp_sde or dpmpp_2m_sde, which support every spacing");
-    if (c.scheduler == "ddim") return std::make_shared<DDIMScheduler>(s, c.n_steps, c.eta, steps_offset);
-    return std::make_shared<DDPMScheduler>(s, c.n_steps, steps_offset);
-  }
-  if (c.scheduler == "dpmpp_sde" || c.scheduler == "dpmpp_2m_sde") {
-    const int order = c.scheduler == "dpmpp_sde" ? 1 : 2;
-    return std::make_shared<DPMSolverSDEScheduler>(s, c.n_steps, order, parse_final_sigmas(c.dpm_final_sigmas),
-                                                   spacing, steps_offset);
-  }
-  throw Error("unknown scheduler '" + c.scheduler + "'", "set sample.scheduler to one of: " + valid);
+  return scheduler_registry().create(c.scheduler, c, s, steps_offset, spacing);
 }
 
 }  // namespace nablagfn

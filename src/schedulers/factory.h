@@ -23,10 +23,11 @@ struct SchedulerFileConfig {
 // clip_sample, thresholding, rescale_betas_zero_snr.
 SchedulerFileConfig read_scheduler_config(const std::string& path);
 
-// c.scheduler: "ddim" (DDIM-η, c.eta), "ddpm" (ancestral, fixed_small), "dpmpp_sde" (SDE-DPM-Solver++
-// order 1) or "dpmpp_2m_sde" (order 2), each with c.n_steps steps; the DPM solvers use
-// c.dpm_final_sigmas. spacing and steps_offset come from the model's scheduler config (SD-1.5: leading, 1);
-// DDIM and DDPM implement "leading" only. Unknown names or unsupported combinations are Errors.
+// The sampler c.scheduler names in scheduler_registry() (schedulers/builtin.cpp): "ddim" (DDIM-η, c.eta),
+// "ddpm" (ancestral, fixed_small), "dpmpp_sde" (SDE-DPM-Solver++ order 1) or "dpmpp_2m_sde" (order 2), each
+// with c.n_steps steps; the DPM solvers use c.dpmpp.final_sigmas. spacing and steps_offset come from the
+// model's scheduler config (SD-1.5: leading, 1); DDIM and DDPM implement "leading" only. Unknown names or
+// unsupported combinations are Errors.
 std::shared_ptr<Scheduler> make_scheduler(const SampleConfig& c, const NoiseSchedule& s, int steps_offset = 1,
                                           TimestepSpacing spacing = TimestepSpacing::Leading);
 

@@ -1,0 +1,12 @@
+#pragma once
+// model.attention: Reference is plain softmax(QKᵀ)V written out; Fused is at::scaled_dot_product_attention
+// where libtorch has it (core/compat.h falls back to the reference on 1.13). "auto" names Fused.
+#include "config/enum_names.h"
+
+namespace nablagfn {
+
+enum class AttentionBackend { Reference, Fused };
+NABLAGFN_ENUM_NAMES(AttentionBackend, {AttentionBackend::Fused, "auto"}, {AttentionBackend::Reference, "reference"},
+                    {AttentionBackend::Fused, "fused"});
+
+}  // namespace nablagfn
