@@ -18,10 +18,13 @@ struct CheckpointState {
   int update = 0;
 };
 
+// stream_rng_states[s]: the generator state of random stream s (algorithms/data_parallel.h), every stream
+// of every process; rng.safetensors keys them "generator" (stream 0) and "generator.s".
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const at::Generator& gen);
-// Loads the latest complete checkpoint; returns false when there is none.
+                     torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& stream_rng_states);
+// Loads the latest complete checkpoint, gens[i] from stream first_stream + i; returns false when there is
+// none. A checkpoint without one of those streams is an Error.
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                            torch::optim::Optimizer& optimizer, at::Generator& gen);
+                            torch::optim::Optimizer& optimizer, std::vector<at::Generator>& gens, int first_stream);
 
 }  // namespace nablagfn

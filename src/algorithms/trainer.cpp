@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "algorithms/checkpoint.h"
+#include "algorithms/data_parallel.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -44,10 +46,11 @@ std::vector<std::string> draw_prompts(const Problem& problem, int64_t n, at::Gen
   return out;
 }
 
-TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen) {
+// One random stream's share of the epoch's trajectories.
+TrajectoryBatch sample_stream(Problem& problem, const ShardPlan& plan, const RolloutOptions& options, at::Generator gen) {
   std::vector<TrajectoryBatch> parts;
-  for (int b = 0; b < config.sample.n_batches_per_epoch; ++b) {
-    const int64_t B = config.sample.batch_size;
+  for (int b = 0; b < plan.sample_batches; ++b) {
+    const int64_t B = plan.sample_batch_size;
     std::vector<int64_t> shape{B};
     shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
     at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype)).to(problem.device);
@@ -55,27 +58,38 @@ TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const Rollo
   }
   return TrajectoryBatch::cat(parts);
 }
+
+// This process's share of the epoch: one batch per stream it runs.
+std::vector<TrajectoryBatch> sample_epoch(Problem& problem, const ShardPlan& plan, const RolloutOptions& options,
+                                          const std::vector<at::Generator>& gens) {
+  std::vector<TrajectoryBatch> out;
+  for (const auto& gen : gens) out.push_back(sample_stream(problem, plan, options, gen));
+  return out;
+}
 }  // namespace
 
 TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
-                   Evaluator* evaluator) {
+                   Evaluator* evaluator, Collectives* comm) {
   const TrainConfig& tc = config.train;
   if (algorithm.needs_reward_gradient())
     require(problem.reward->differentiable(),
             "algorithm '" + algorithm.name() + "' needs reward gradients, but reward '" + problem.reward->name() +
                 "' is not differentiable",
             "use algorithm.name=ddpo for non-differentiable rewards");
-  // Rank r draws from seed + r (spec §9 item 4); quirk_same_seed restores the release's shared seed.
-  const int rank = 0;
-  at::Generator gen = at::detail::createCPUGenerator(config.run.seed + (config.algorithm.quirk_same_seed ? 0 : rank));
+  std::unique_ptr<Collectives> one_process;
+  if (comm == nullptr) comm = (one_process = Collectives::join(LaunchEnv{}, problem.device, {})).get();
+  // This process's random streams (algorithms/data_parallel.h): by default stream = rank, seed + rank.
+  const ShardPlan plan = plan_shards(config, comm->world_size(), comm->rank());
+  std::vector<at::Generator> gens = make_stream_generators(config, plan);
 
   std::vector<ParamGroup> groups{{"policy", problem.denoiser->trainable_parameters(), tc.lr, tc.weight_decay}};
   for (auto& g : algorithm.extra_parameter_groups()) groups.push_back(g);
   auto optimizer = make_optimizer(groups, tc);
 
   CheckpointState state;
-  if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen))
+  if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gens, plan.first_stream))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
+  broadcast_parameters(*comm, groups);
 
   const int per_epoch = config.sample.batch_size * config.sample.n_batches_per_epoch;
   const int per_update = tc.batch_size * tc.grad_accum_steps;
@@ -83,41 +97,56 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   NABLAGFN_INFO("%s: %d trajectories/epoch, %d per update (%d x %d), %d updates/epoch, %d epochs, data lag %d",
                 algorithm.name().c_str(), per_epoch, per_update, tc.batch_size, tc.grad_accum_steps, updates_per_epoch,
                 tc.n_epochs, tc.data_lag);
+  if (comm->world_size() > 1)
+    NABLAGFN_INFO("%d processes, %d random streams: each stream samples %d x %d and trains %d x %d per update",
+                  comm->world_size(), plan.n_streams, plan.sample_batches, plan.sample_batch_size, plan.micro_batches,
+                  plan.micro_batch_size);
 
-  MetricsLog metrics(run.path(RunDir::kMetricsFile));
+  std::unique_ptr<MetricsLog> metrics;
+  if (comm->is_main()) metrics = std::make_unique<MetricsLog>(run.path(RunDir::kMetricsFile));
   const RolloutOptions rollout_opts = algorithm.rollout_options();
-  TrajectoryBatch lagged;
+  std::vector<TrajectoryBatch> lagged;
   TrainSummary summary;
   summary.updates = state.update;
   // With a one-epoch lag the first sampled batch only fills the buffer (the release's epoch −1).
-  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, config, rollout_opts, gen);
+  if (tc.data_lag == 1 && state.epoch + 1 < tc.n_epochs) lagged = sample_epoch(problem, plan, rollout_opts, gens);
 
-  ProgressBar bar("training", tc.n_epochs - (state.epoch + 1));
+  std::optional<ProgressBar> bar;  // the main process's only
+  if (comm->is_main()) bar.emplace("training", tc.n_epochs - (state.epoch + 1));
   for (int epoch = state.epoch + 1; epoch < tc.n_epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
-    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen);
-    const double reward_mean = fresh.reward.mean().item<double>();
-    const double reward_std = fresh.reward.std().item<double>();
+    std::vector<TrajectoryBatch> fresh = sample_epoch(problem, plan, rollout_opts, gens);
+    std::vector<at::Tensor> rewards;
+    for (const auto& f : fresh) rewards.push_back(f.reward);
+    const auto [reward_mean, reward_std] = global_reward_stats(*comm, at::cat(rewards));
     require(std::isfinite(reward_mean), "non-finite reward at epoch " + std::to_string(epoch),
             "check the reward model and the sampler settings");
-    TrajectoryBatch data = tc.data_lag == 1 ? lagged : fresh;
+    std::vector<TrajectoryBatch> data = tc.data_lag == 1 ? lagged : fresh;
     if (tc.data_lag == 1) lagged = fresh;
 
-    StepInfo info{epoch, tc.n_epochs, summary.updates, gen};
-    algorithm.begin_epoch(data, info);
-    at::Tensor perm = at::randperm(data.size(), gen, at::kLong);
+    StepInfo info{epoch, tc.n_epochs, summary.updates, gens[0]};
+    algorithm.begin_epoch(data.size() == 1 ? data[0] : TrajectoryBatch::cat(data), info);
+    std::vector<at::Tensor> perms;
+    for (size_t j = 0; j < gens.size(); ++j) perms.push_back(at::randperm(data[j].size(), gens[j], at::kLong));
     std::map<std::string, double> term_sums;
     int n_micro = 0;
+    // Each stream's micro-batches weigh 1 / (micro-batches x streams): the update is the mean over streams
+    // (and, after average_gradients, over processes) of the streams' mean gradients.
+    const double scale = 1.0 / (plan.micro_batches * plan.streams_per_rank);
     for (int u = 0; u < updates_per_epoch; ++u) {
       optimizer->zero_grad();
-      for (int a = 0; a < tc.grad_accum_steps; ++a) {
-        at::Tensor idx = perm.slice(0, (u * tc.grad_accum_steps + a) * tc.batch_size,
-                                    (u * tc.grad_accum_steps + a + 1) * tc.batch_size);
-        info.update = summary.updates;
-        LossTerms terms = algorithm.accumulate(data.select(idx), info, 1.0 / tc.grad_accum_steps);
-        for (const auto& [k, v] : terms) term_sums[k] += v;
-        ++n_micro;
+      for (size_t j = 0; j < gens.size(); ++j) {
+        info.gen = gens[j];
+        for (int a = 0; a < plan.micro_batches; ++a) {
+          const int64_t first = static_cast<int64_t>(u * plan.micro_batches + a) * plan.micro_batch_size;
+          at::Tensor idx = perms[j].slice(0, first, first + plan.micro_batch_size);
+          info.update = summary.updates;
+          LossTerms terms = algorithm.accumulate(data[j].select(idx), info, scale);
+          for (const auto& [k, v] : terms) term_sums[k] += v;
+          ++n_micro;
+        }
       }
+      average_gradients(*comm, groups);
       // Separate clipping per parameter group (policy, flow), as the release does.
       if (tc.max_grad_norm > 0)
         for (const auto& g : groups) torch::nn::utils::clip_grad_norm_(g.params, tc.max_grad_norm);
@@ -126,30 +155,33 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
       if (config.algorithm.quirk_double_step) optimizer->step();  // release bug §9 item 1
       ++summary.updates;
     }
+    sum_terms_over_ranks(*comm, term_sums, n_micro);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     nlohmann::json record = {{"epoch", epoch}, {"updates", summary.updates}, {"reward_mean", reward_mean},
                              {"reward_std", reward_std}, {"seconds", seconds}};
     for (const auto& [k, v] : term_sums) record[k] = v / std::max(n_micro, 1);
     const bool last = epoch + 1 == tc.n_epochs;
-    const bool eval_due = evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
+    const bool eval_due = comm->is_main() && evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
     if (eval_due)
       for (const auto& [k, v] : evaluator->evaluate(problem, run, epoch, last)) {
         record[k] = v;
         if (last) summary.final_metrics[k] = v;
       }
-    metrics.append(record);
+    if (metrics) metrics->append(record);
     if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
     state = {epoch, summary.updates};
-    if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0))
-      save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen);
+    if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0)) {
+      const std::vector<at::Tensor> rng_states = gather_generator_states(*comm, gens);
+      if (comm->is_main()) save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states);
+    }
     char extra[96];
     std::snprintf(extra, sizeof extra, "reward %.4g loss %.4g", reward_mean,
                   record.contains("loss") ? record["loss"].get<double>() : 0.0);
-    bar.update(1, extra);
+    if (bar) bar->update(1, extra);
     summary.epochs_done = epoch + 1;
   }
-  bar.finish();
+  if (bar) bar->finish();
   return summary;
 }
 

@@ -174,6 +174,8 @@ void validate(const Config& c) {
     require(v > 0, key + " must be > 0 (got " + std::to_string(v) + ")", "set --set " + key + "=<positive integer>");
   };
   positive(c.sample.n_steps, "sample.n_steps");
+  positive(c.run.dist_timeout, "run.dist_timeout");
+  require(c.run.data_streams >= 0, "run.data_streams must be >= 0", "0 uses one random stream per process");
   positive(c.sample.batch_size, "sample.batch_size");
   positive(c.sample.n_batches_per_epoch, "sample.n_batches_per_epoch");
   positive(c.train.batch_size, "train.batch_size");

@@ -19,6 +19,9 @@ class RunDir {
   // A folder that already holds a run (config.resolved.json present) is an Error unless resume; with
   // resume, a folder without a run is simply created (resumed() then says false: nothing to load).
   static RunDir create(const std::string& path, bool resume);
+  // The run directory as seen by a data-parallel process other than the main one, which writes nothing:
+  // creates nothing, and resumed() is resume (loading then finds the checkpoints the main process finds).
+  static RunDir attach(const std::string& path, bool resume) { return RunDir(path, resume); }
 
   const std::string& root() const { return root_; }
   // root/rel; rel must be relative.
