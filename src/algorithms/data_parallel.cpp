@@ -102,6 +102,28 @@ void average_gradients(Collectives& comm, const std::vector<ParamGroup>& groups)
   }
 }
 
+StreamGradients::StreamGradients(const std::vector<ParamGroup>& groups)
+    : params_(data_parallel_detail::all_params(groups)), sums_(params_.size()) {}
+
+void StreamGradients::end_stream() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const at::Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    if (sums_[i].defined())
+      sums_[i].add_(g);
+    else
+      sums_[i] = g.detach().clone();
+    params_[i].mutable_grad() = at::Tensor();
+  }
+}
+
+void StreamGradients::finish(int n_streams) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (sums_[i].defined()) params_[i].mutable_grad() = sums_[i].div_(n_streams);
+    sums_[i] = at::Tensor();
+  }
+}
+
 std::pair<double, double> global_reward_stats(Collectives& comm, const at::Tensor& rewards) {
   at::Tensor all = at::cat(comm.all_gather(rewards.to(at::kFloat).contiguous(), "reward gather"));  // [W n]
   return {all.mean().item<double>(), all.std().item<double>()};

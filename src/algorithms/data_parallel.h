@@ -49,6 +49,22 @@ void broadcast_parameters(Collectives& comm, const std::vector<ParamGroup>& grou
 // undefined; one some rank produced counts as zero on the others). No-op for one process.
 void average_gradients(Collectives& comm, const std::vector<ParamGroup>& groups);
 
+// The gradients of a process's streams kept apart and summed in stream order, then divided by the stream
+// count: 1 process with 2 streams then combines them exactly as the all-reduce of 2 processes does
+// ((g0 + g1) / 2, bit for bit), whatever the micro-batches within each stream.
+class StreamGradients {
+ public:
+  explicit StreamGradients(const std::vector<ParamGroup>& groups);
+  // After one stream's micro-batches: adds the parameters' gradients into the sums and clears them.
+  void end_stream();
+  // Sets every gradient to its sum over the streams / n_streams.
+  void finish(int n_streams);
+
+ private:
+  std::vector<at::Tensor> params_;
+  std::vector<at::Tensor> sums_;  // undefined where no stream produced a gradient yet
+};
+
 // Mean and unbiased std of every rank's rewards [n] together.
 std::pair<double, double> global_reward_stats(Collectives& comm, const at::Tensor& rewards);
 

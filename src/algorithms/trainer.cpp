@@ -130,9 +130,10 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
     for (size_t j = 0; j < gens.size(); ++j) perms.push_back(at::randperm(data[j].size(), gens[j], at::kLong));
     std::map<std::string, double> term_sums;
     int n_micro = 0;
-    // Each stream's micro-batches weigh 1 / (micro-batches x streams): the update is the mean over streams
-    // (and, after average_gradients, over processes) of the streams' mean gradients.
-    const double scale = 1.0 / (plan.micro_batches * plan.streams_per_rank);
+    // The update is the mean over streams (and, after average_gradients, over processes) of the streams'
+    // mean gradients over their micro-batches.
+    const double scale = 1.0 / plan.micro_batches;
+    StreamGradients stream_grads(groups);
     for (int u = 0; u < updates_per_epoch; ++u) {
       optimizer->zero_grad();
       for (size_t j = 0; j < gens.size(); ++j) {
@@ -145,7 +146,9 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
           for (const auto& [k, v] : terms) term_sums[k] += v;
           ++n_micro;
         }
+        if (gens.size() > 1) stream_grads.end_stream();
       }
+      if (gens.size() > 1) stream_grads.finish(plan.streams_per_rank);
       average_gradients(*comm, groups);
       // Separate clipping per parameter group (policy, flow), as the release does.
       if (tc.max_grad_norm > 0)
