@@ -6,7 +6,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBIAN_PACKAGES = cmake g++ ninja-build ccache libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
-  libcli11-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgtest-dev libgmock-dev dataset-fashion-mnist
+  libcli11-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgtest-dev libgmock-dev dataset-fashion-mnist \
+  libgloo-dev
 
 FORMAT_BASE ?= main
 

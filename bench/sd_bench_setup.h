@@ -40,6 +40,7 @@ struct SDBenchOptions {
   double eta = 1.0;
   double guidance_scale = 5.0;
   int lora_rank = 8;
+  int device_index = 0;  // cuda:N
 };
 
 struct SDBench {
@@ -51,7 +52,7 @@ struct SDBench {
 };
 
 inline SDBench make_sd_bench(const SDBenchOptions& o) {
-  const c10::Device device(c10::kCUDA, 0);
+  const c10::Device device(c10::kCUDA, static_cast<c10::DeviceIndex>(o.device_index));
   torch::manual_seed(0);
   UNet2DConditionModel unet(load_unet_config(o.config_dir + "/unet/config.json"));
   unet->to(device, torch::kBFloat16);

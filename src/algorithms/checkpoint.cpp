@@ -20,6 +20,8 @@ std::string epoch_dir_name(int epoch) {
   return buf;
 }
 
+std::string stream_rng_key(size_t stream) { return stream == 0 ? "generator" : "generator." + std::to_string(stream); }
+
 // The tensor fields of a trajectory batch by name (undefined ones left out).
 std::vector<std::pair<std::string, at::Tensor>> batch_tensors(const TrajectoryBatch& b) {
   std::vector<std::pair<std::string, at::Tensor>> out;
@@ -74,15 +76,16 @@ nlohmann::json read_state(const std::string& dir, CheckpointState& state) {
 }  // namespace
 
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const at::Generator& gen, int keep) {
+                     torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& stream_rng_states, int keep) {
   const std::string final_dir = run.path("checkpoints/" + epoch_dir_name(state.epoch));
   const std::string tmp_dir = final_dir + ".tmp";
   remove_tree(tmp_dir);
   make_directories(tmp_dir);
   save_safetensors(join_path(tmp_dir, "adapter.safetensors"), denoiser.trainable_state());
   save_safetensors(join_path(tmp_dir, "algorithm.safetensors"), algorithm.state());
-  save_safetensors(join_path(tmp_dir, "rng.safetensors"),
-                   std::vector<std::pair<std::string, at::Tensor>>{{"generator", gen.get_state()}});
+  std::vector<std::pair<std::string, at::Tensor>> rng;
+  for (size_t s = 0; s < stream_rng_states.size(); ++s) rng.emplace_back(stream_rng_key(s), stream_rng_states[s]);
+  save_safetensors(join_path(tmp_dir, "rng.safetensors"), rng);
   torch::save(optimizer, join_path(tmp_dir, "optimizer.pt"));
   nlohmann::json j = {{"epoch", state.epoch}, {"update", state.update}, {"algorithm", algorithm.name()}};
   if (state.lagged.size() > 0) {
@@ -119,7 +122,7 @@ void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denois
 }
 
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                            torch::optim::Optimizer& optimizer, at::Generator& gen) {
+                            torch::optim::Optimizer& optimizer, std::vector<at::Generator>& gens, int first_stream) {
   const std::string dir = latest_checkpoint_dir(run);
   if (dir.empty()) return false;
   const nlohmann::json j = read_state(dir, state);
@@ -136,7 +139,15 @@ bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser&
           "resume with the same algorithm.name, or choose another --out");
   denoiser.load_trainable_state(load_safetensors(join_path(dir, "adapter.safetensors")));
   algorithm.load_state(load_safetensors(join_path(dir, "algorithm.safetensors")));
-  gen.set_state(load_safetensors(join_path(dir, "rng.safetensors")).at("generator"));
+  const TensorMap rng = load_safetensors(join_path(dir, "rng.safetensors"));
+  for (size_t i = 0; i < gens.size(); ++i) {
+    const std::string key = stream_rng_key(first_stream + i);
+    require(rng.count(key) == 1,
+            "checkpoint '" + dir + "' has " + std::to_string(rng.size()) + " random streams, this run needs stream " +
+                std::to_string(first_stream + i),
+            "resume with run.data_streams=" + std::to_string(rng.size()) + " (and a process count dividing it)");
+    gens[i].set_state(rng.at(key));
+  }
   torch::load(optimizer, join_path(dir, "optimizer.pt"));
   return true;
 }

@@ -22,9 +22,12 @@ struct CheckpointState {
 };
 
 // Writes checkpoints/epoch_NNNN/, then removes all but the newest keep complete checkpoint folders
-// (keep <= 0: keeps every one).
+// (keep <= 0: keeps every one). stream_rng_states[s]: the generator state of random stream s
+// (algorithms/data_parallel.h), every stream of every process; rng.safetensors keys them "generator"
+// (stream 0) and "generator.s".
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const at::Generator& gen, int keep = 0);
+                     torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& stream_rng_states,
+                     int keep = 0);
 // The newest complete checkpoint folder of run (run/checkpoints/epoch_NNNN), or "" when there is none.
 std::string latest_checkpoint_dir(const RunDir& run);
 // The complete checkpoints (state.json present) under run_root/checkpoints, by epoch: what `eval` evaluates.
@@ -36,8 +39,9 @@ std::vector<CheckpointEntry> list_checkpoints(const std::string& run_root);
 // Loads only the adapter of a checkpoint into denoiser (evaluation); Error on a mismatch.
 void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denoiser);
 
-// Loads the latest complete checkpoint; returns false when there is none.
+// Loads the latest complete checkpoint, gens[i] from stream first_stream + i; returns false when there is
+// none. A checkpoint without one of those streams is an Error.
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                            torch::optim::Optimizer& optimizer, at::Generator& gen);
+                            torch::optim::Optimizer& optimizer, std::vector<at::Generator>& gens, int first_stream);
 
 }  // namespace nablagfn

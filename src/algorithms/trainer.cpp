@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "algorithms/checkpoint.h"
+#include "algorithms/data_parallel.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -66,14 +68,14 @@ void log_row(MetricsLog& metrics, TensorBoardWriter& tb, const nlohmann::json& r
     for (const auto& [tag, path] : evaluator->images()) tb.add_png(tag, read_file(path), step);
 }
 
-// Samples one epoch's trajectories: initial noises and prompts from gen (the CPU), step noises from noise_gen
-// (the problem's device). Error naming the reward, the epoch (-1: the lag buffer's first batch) and the update
-// when a reward is not finite.
-TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const RolloutOptions& options, at::Generator gen,
-                             at::Generator noise_gen, int epoch, int update) {
+// One random stream's share of the epoch's trajectories: initial noises and prompts from gen (the CPU), step
+// noises from noise_gen (the problem's device). Error naming the reward, the epoch (-1: the lag buffer's first
+// batch) and the update when a reward is not finite.
+TrajectoryBatch sample_stream(Problem& problem, const ShardPlan& plan, const RolloutOptions& options,
+                              at::Generator gen, at::Generator noise_gen, int epoch, int update) {
   std::vector<TrajectoryBatch> parts;
-  for (int b = 0; b < config.sample.n_batches_per_epoch; ++b) {
-    const int64_t B = config.sample.batch_size;
+  for (int b = 0; b < plan.sample_batches; ++b) {
+    const int64_t B = plan.sample_batch_size;
     std::vector<int64_t> shape{B};
     shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
     at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype)).to(problem.device);
@@ -88,6 +90,16 @@ TrajectoryBatch sample_epoch(Problem& problem, const Config& config, const Rollo
           "the policy diverged (lower train.lr, raise algorithm.output_reg) or the reward model fails on these "
           "images; resume from the last checkpoint with --resume after changing the config");
   return batch;
+}
+
+// This process's share of the epoch: one batch per stream it runs.
+std::vector<TrajectoryBatch> sample_epoch(Problem& problem, const ShardPlan& plan, const RolloutOptions& options,
+                                          const std::vector<at::Generator>& gens,
+                                          const std::vector<at::Generator>& noise_gens, int epoch, int update) {
+  std::vector<TrajectoryBatch> out;
+  for (size_t j = 0; j < gens.size(); ++j)
+    out.push_back(sample_stream(problem, plan, options, gens[j], noise_gens[j], epoch, update));
+  return out;
 }
 
 // Error naming the group, the epoch and the update when one of its gradients (grads: before the step) or
@@ -114,31 +126,39 @@ TrajectoryBatch to_device(TrajectoryBatch b, c10::Device device) {
 }  // namespace
 
 TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
-                   Evaluator* evaluator) {
+                   Evaluator* evaluator, Collectives* comm) {
   const TrainConfig& tc = config.train;
   if (algorithm.needs_reward_gradient())
     require(problem.reward->differentiable(),
             "algorithm '" + algorithm.name() + "' needs reward gradients, but reward '" + problem.reward->name() +
                 "' is not differentiable",
             "use algorithm.name=ddpo for non-differentiable rewards");
-  // Rank r draws from seed + r (spec §9 item 4); quirk_same_seed restores the release's shared seed.
-  const int rank = 0;
-  const uint64_t seed = config.run.seed + (config.algorithm.quirk_same_seed ? 0 : rank);
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  // Noises drawn where they are used: on the CPU the same generator (one stream, as before), on CUDA a
-  // fresh Philox generator of the same seed, so no noise tensor crosses from the host.
-  at::Generator noise_gen = problem.device.is_cpu() ? gen : make_device_generator(problem.device, seed);
+  std::unique_ptr<Collectives> one_process;
+  if (comm == nullptr) comm = (one_process = Collectives::join(LaunchEnv{}, problem.device, {})).get();
+  // This process's random streams (algorithms/data_parallel.h): by default stream = rank, seed + rank. Noises
+  // are drawn where they are used: on the CPU from the stream's generator itself, on CUDA from a Philox
+  // generator of the same seed, so no noise tensor crosses from the host.
+  const ShardPlan plan = plan_shards(config, comm->world_size(), comm->rank());
+  std::vector<at::Generator> gens = make_stream_generators(config, plan);
+  const std::vector<at::Generator> noise_gens = make_stream_noise_generators(config, plan, problem.device, gens);
 
   std::vector<ParamGroup> groups{{"policy", problem.denoiser->trainable_parameters(), tc.lr, tc.weight_decay}};
   for (auto& g : algorithm.extra_parameter_groups()) groups.push_back(g);
   auto optimizer = make_optimizer(groups, tc);
 
   CheckpointState state;
-  if (run.resumed() && load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen))
+  if (run.resumed() &&
+      load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gens, plan.first_stream))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
+  require(comm->world_size() == 1 || state.lagged.size() == 0,
+          "resuming a run of several processes with train.data_lag=1: the checkpoint holds the main process's "
+          "lagged batch only",
+          "resume it in one process with run.data_streams set to the process count, or start it afresh");
+  broadcast_parameters(*comm, groups);
   // Rows a killed run wrote after its last checkpoint go; with no checkpoint the pretrained row (epoch -1) goes
   // too, since it is written again below.
-  if (run.resumed()) MetricsLog::drop_after_epoch(run.path(RunDir::kMetricsFile), state.epoch < 0 ? -2 : state.epoch);
+  if (run.resumed() && comm->is_main())
+    MetricsLog::drop_after_epoch(run.path(RunDir::kMetricsFile), state.epoch < 0 ? -2 : state.epoch);
 
   const int per_epoch = config.sample.batch_size * config.sample.n_batches_per_epoch;
   const int per_update = tc.batch_size * tc.grad_accum_steps;
@@ -146,49 +166,80 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   NABLAGFN_INFO("%s: %d trajectories/epoch, %d per update (%d x %d), %d updates/epoch, %d epochs, data lag %d",
                 algorithm.name().c_str(), per_epoch, per_update, tc.batch_size, tc.grad_accum_steps, updates_per_epoch,
                 tc.n_epochs, tc.data_lag);
+  if (comm->world_size() > 1)
+    NABLAGFN_INFO("%d processes, %d random streams: each stream samples %d x %d and trains %d x %d per update",
+                  comm->world_size(), plan.n_streams, plan.sample_batches, plan.sample_batch_size, plan.micro_batches,
+                  plan.micro_batch_size);
 
-  MetricsLog metrics(run.path(RunDir::kMetricsFile));
-  TensorBoardWriter tb(run.root());
+  // The main process alone writes the run directory and evaluates.
+  std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<TensorBoardWriter> tb;
+  std::optional<ProgressBar> bar;
+  if (comm->is_main()) {
+    metrics = std::make_unique<MetricsLog>(run.path(RunDir::kMetricsFile));
+    tb = std::make_unique<TensorBoardWriter>(run.root());
+    bar.emplace("training", tc.n_epochs - (state.epoch + 1));
+  }
+  Evaluator* main_evaluator = comm->is_main() ? evaluator : nullptr;
   // Row epoch -1 (updates 0): the pretrained model before any update; its reward_mean is the evaluation's
   // mean reward, there being no training batch. A resumed run has it already.
-  if (evaluator && state.epoch < 0) {
+  if (main_evaluator && state.epoch < 0) {
     nlohmann::json record = {{"epoch", -1}, {"updates", 0}};
-    for (const auto& [k, v] : evaluator->evaluate(problem, run, -1, false)) record[k] = v;
+    for (const auto& [k, v] : main_evaluator->evaluate(problem, run, -1, false)) record[k] = v;
     if (record.contains("reward_eval")) record["reward_mean"] = record["reward_eval"];
-    log_row(metrics, tb, record, evaluator, true);
+    log_row(*metrics, *tb, record, main_evaluator, true);
   }
   const RolloutOptions rollout_opts = algorithm.rollout_options();
-  TrajectoryBatch lagged = to_device(state.lagged, problem.device);
+  // The lagged buffer, one batch per stream (a checkpoint holds them concatenated in stream order).
+  std::vector<TrajectoryBatch> lagged;
+  if (state.lagged.size() > 0) {
+    const at::Tensor lagged_idx = at::arange(state.lagged.size(), at::kLong);
+    for (const at::Tensor& part : lagged_idx.chunk(static_cast<int64_t>(gens.size())))
+      lagged.push_back(to_device(state.lagged.select(part), problem.device));
+  }
   TrainSummary summary;
   summary.updates = state.update;
   // With a one-epoch lag the first sampled batch only fills the buffer (the release's epoch −1).
-  if (tc.data_lag == 1 && lagged.size() == 0 && state.epoch + 1 < tc.n_epochs)
-    lagged = sample_epoch(problem, config, rollout_opts, gen, noise_gen, state.epoch, state.update);
+  if (tc.data_lag == 1 && lagged.empty() && state.epoch + 1 < tc.n_epochs)
+    lagged = sample_epoch(problem, plan, rollout_opts, gens, noise_gens, state.epoch, state.update);
 
-  ProgressBar bar("training", tc.n_epochs - (state.epoch + 1));
   for (int epoch = state.epoch + 1; epoch < tc.n_epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
-    TrajectoryBatch fresh = sample_epoch(problem, config, rollout_opts, gen, noise_gen, epoch, summary.updates);
-    const double reward_mean = fresh.reward.mean().item<double>();
-    const double reward_std = fresh.reward.std().item<double>();
-    TrajectoryBatch data = tc.data_lag == 1 ? lagged : fresh;
+    std::vector<TrajectoryBatch> fresh =
+        sample_epoch(problem, plan, rollout_opts, gens, noise_gens, epoch, summary.updates);
+    std::vector<at::Tensor> rewards;
+    for (const auto& f : fresh) rewards.push_back(f.reward);
+    const auto [reward_mean, reward_std] = global_reward_stats(*comm, at::cat(rewards));
+    std::vector<TrajectoryBatch> data = tc.data_lag == 1 ? lagged : fresh;
     if (tc.data_lag == 1) lagged = fresh;
 
-    StepInfo info{epoch, tc.n_epochs, summary.updates, gen, noise_gen};
-    algorithm.begin_epoch(data, info);
-    at::Tensor perm = at::randperm(data.size(), gen, at::kLong);
+    StepInfo info{epoch, tc.n_epochs, summary.updates, gens[0], noise_gens[0]};
+    algorithm.begin_epoch(data.size() == 1 ? data[0] : TrajectoryBatch::cat(data), info);
+    std::vector<at::Tensor> perms;
+    for (size_t j = 0; j < gens.size(); ++j) perms.push_back(at::randperm(data[j].size(), gens[j], at::kLong));
     std::map<std::string, double> term_sums;
     int n_micro = 0;
+    // The update is the mean over streams (and, after average_gradients, over processes) of the streams'
+    // mean gradients over their micro-batches.
+    const double scale = 1.0 / plan.micro_batches;
+    StreamGradients stream_grads(groups);
     for (int u = 0; u < updates_per_epoch; ++u) {
       optimizer->zero_grad();
-      for (int a = 0; a < tc.grad_accum_steps; ++a) {
-        at::Tensor idx = perm.slice(0, (u * tc.grad_accum_steps + a) * tc.batch_size,
-                                    (u * tc.grad_accum_steps + a + 1) * tc.batch_size);
-        info.update = summary.updates;
-        LossTerms terms = algorithm.accumulate(data.select(idx), info, 1.0 / tc.grad_accum_steps);
-        for (const auto& [k, v] : terms) term_sums[k] += v;
-        ++n_micro;
+      for (size_t j = 0; j < gens.size(); ++j) {
+        info.gen = gens[j];
+        info.noise_gen = noise_gens[j];
+        for (int a = 0; a < plan.micro_batches; ++a) {
+          const int64_t first = static_cast<int64_t>(u * plan.micro_batches + a) * plan.micro_batch_size;
+          at::Tensor idx = perms[j].slice(0, first, first + plan.micro_batch_size);
+          info.update = summary.updates;
+          LossTerms terms = algorithm.accumulate(data[j].select(idx), info, scale);
+          for (const auto& [k, v] : terms) term_sums[k] += v;
+          ++n_micro;
+        }
+        if (gens.size() > 1) stream_grads.end_stream();
       }
+      if (gens.size() > 1) stream_grads.finish(plan.streams_per_rank);
+      average_gradients(*comm, groups);
       for (const auto& g : groups) require_finite_group(g, /*grads=*/true, epoch, summary.updates);
       // Separate clipping per parameter group (policy, flow), as the release does.
       if (tc.max_grad_norm > 0)
@@ -199,30 +250,35 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
       for (const auto& g : groups) require_finite_group(g, /*grads=*/false, epoch, summary.updates);
       ++summary.updates;
     }
+    sum_terms_over_ranks(*comm, term_sums, n_micro);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     nlohmann::json record = {{"epoch", epoch}, {"updates", summary.updates}, {"reward_mean", reward_mean},
                              {"reward_std", reward_std}, {"seconds", seconds}};
     for (const auto& [k, v] : term_sums) record[k] = v / std::max(n_micro, 1);
     const bool last = epoch + 1 == tc.n_epochs;
-    const bool eval_due = evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
+    const bool eval_due =
+        main_evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
     if (eval_due)
-      for (const auto& [k, v] : evaluator->evaluate(problem, run, epoch, last)) {
+      for (const auto& [k, v] : main_evaluator->evaluate(problem, run, epoch, last)) {
         record[k] = v;
         if (last) summary.final_metrics[k] = v;
       }
-    log_row(metrics, tb, record, evaluator, eval_due);
+    if (metrics) log_row(*metrics, *tb, record, main_evaluator, eval_due);
     if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
-    state = {epoch, summary.updates, tc.data_lag == 1 ? lagged : TrajectoryBatch()};
-    if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0))
-      save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gen, tc.keep_checkpoints);
+    state = {epoch, summary.updates, tc.data_lag == 1 ? TrajectoryBatch::cat(lagged) : TrajectoryBatch()};
+    if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0)) {
+      const std::vector<at::Tensor> rng_states = gather_generator_states(*comm, gens);
+      if (comm->is_main())
+        save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states, tc.keep_checkpoints);
+    }
     char extra[96];
     std::snprintf(extra, sizeof extra, "reward %.4g loss %.4g", reward_mean,
                   record.contains("loss") ? record["loss"].get<double>() : 0.0);
-    bar.update(1, extra);
+    if (bar) bar->update(1, extra);
     summary.epochs_done = epoch + 1;
   }
-  bar.finish();
+  if (bar) bar->finish();
   return summary;
 }
 

@@ -11,6 +11,7 @@
 #include "algorithms/algorithm.h"
 #include "algorithms/problem.h"
 #include "config/config.h"
+#include "core/distributed.h"
 #include "io/run_dir.h"
 
 namespace nablagfn {
@@ -35,8 +36,9 @@ struct TrainSummary {
 };
 
 // Trains problem's policy with algorithm under config, writing into run. Resumes from the latest
-// checkpoint in run when run.resumed().
+// checkpoint in run when run.resumed(). With comm (several processes, algorithms/data_parallel.h) each
+// process trains on its share of the data; the main process alone writes into run and evaluates.
 TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
-                   Evaluator* evaluator);
+                   Evaluator* evaluator, Collectives* comm = nullptr);
 
 }  // namespace nablagfn

@@ -33,12 +33,20 @@ struct RunConfig {
   std::string out = "runs/default";
   int seed = 0;
   std::string device = "auto";
+  int data_streams = 0;
+  int dist_timeout = 1800;
 
   template <class V>
   void visit(V&& v) {
     v("out", out, "run directory (config.resolved.json, metrics.jsonl, plots/, samples/, checkpoints/)");
     v("seed", seed, "base seed; rank r uses seed + r (spec §9 item 4 fixed)", Range::at_least(0));
-    v("device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
+    v("device", device, "auto (CUDA when available), cpu, cuda or cuda:N; several processes (torchrun) use cuda:LOCAL_RANK");
+    v("data_streams", data_streams,
+      "random streams of an epoch's data (stream s seeds with seed + s); 0 = one per process. A fixed count (a multiple "
+      "of the process count) makes the data independent of the number of processes",
+      Range::at_least(0));
+    v("dist_timeout", dist_timeout, "seconds a collective waits for the other processes before the run stops",
+      Range::at_least(1));
   }
 };
 
@@ -94,7 +102,8 @@ struct SampleConfig {
     v("n_steps", n_steps, "sampling steps K (the MDP length)", Range::at_least(1));
     v("eta", eta, "DDIM stochasticity; must be > 0 for training (the policy must be Gaussian)", Range::at_least(0));
     v("guidance_scale", guidance_scale, "classifier-free guidance w, in sampling and in every training pass");
-    v("batch_size", batch_size, "trajectories per sampling batch (per rank)", Range::at_least(1));
+    v("batch_size", batch_size, "trajectories per sampling batch (all processes together: each samples its share)",
+      Range::at_least(1));
     v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this",
       Range::at_least(1));
     v("prompts", prompts, "prompt set: simple_animals, a .txt file (one prompt per line), or one literal prompt");

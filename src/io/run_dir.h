@@ -21,6 +21,9 @@ class RunDir {
   static RunDir create(const std::string& path, bool resume);
   // An existing run folder, read-only use (export, eval): Error unless it holds config.resolved.json.
   static RunDir open(const std::string& path);
+  // The run directory as seen by a data-parallel process other than the main one, which writes nothing:
+  // creates nothing, and resumed() is resume (loading then finds the checkpoints the main process finds).
+  static RunDir attach(const std::string& path, bool resume) { return RunDir(path, resume); }
 
   const std::string& root() const { return root_; }
   // root/rel; rel must be relative.
