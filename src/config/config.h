@@ -207,14 +207,17 @@ struct AlgorithmConfig {
       Range::at_least(0));
     v("gamma_mode", gamma_mode, "weight gamma of the predicted-reward gradient: squared (alpha_bar, the release), sqrt (sqrt(alpha_bar)) or none (1)");
     v("guess_model", guess_model,
-      "whose x_hat the predicted-reward guess uses: policy (the finetuned model, the release) or pretrained (the "
-      "guess then no longer moves with the policy's own epsilon Jacobian, amplified by 1/sqrt(alpha_bar) at high "
-      "noise; same minimiser, g_phi absorbs the difference)");
+      "whose x_hat the predicted-reward guess G uses: policy (the finetuned model, the release) or pretrained (G "
+      "then no longer moves with the policy's own epsilon Jacobian, amplified by 1/sqrt(alpha_bar) at high noise). "
+      "Only the split of the flow score into g_phi + G changes: the toy's exact solution satisfies both conditions "
+      "on average with either (test_nabla_db_exact)");
     v("reverse_target", reverse_target,
-      "what g_phi(x) + G(x) regresses in the reverse condition: sample (the per-transition reverse scores, the "
-      "release), expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2, without the noise "
-      "that grows with the policy's Jacobian) or backup (eta J_mu#^T (g_phi + G)(x'), the forward condition "
-      "substituted: the flow learns from its own next-state values, not through the policy); same minimiser");
+      "what g_phi(x) + G(x) regresses in the reverse condition: sample (the per-transition reverse scores, "
+      "the release's nabla-DB), expected (their mean over x' ~ P_theta(.|x): eta J_mu#^T (mu_theta - mu_#)/sigma^2, "
+      "nabla-DB's reverse condition without the noise that grows with the policy's Jacobian) or backup (NOT "
+      "nabla-DB: the detached eta J_mu#^T (g_phi + G)(x') over x' ~ P_theta, a TD(0) backup of the value gradient by "
+      "a learned, bootstrapped critic, closer to adjoint matching; it agrees with nabla-DB only on-policy at the "
+      "optimum with eta = 1). The toy's exact solution satisfies all three on average (test_nabla_db_exact)");
     v("fold_passes", fold_passes,
       "nabla_db with reverse_target=sample and guess_model=policy: folded (one VJP through the policy's eps "
       "gives eta S<-_theta + G(x); x_hat's reward gradients chunked by train.reward_grad_chunk; one UNet graph "
@@ -229,14 +232,16 @@ struct AlgorithmConfig {
       "also train g_phi(x_{K-1}) with the reverse condition of the last transition; the release (and spec §3.4) "
       "leaves it out, which leaves the learned flow without the terminal reward as boundary condition");
     v("condition_weighting", condition_weighting,
-      "weight of each squared ∇-DB residual (same minimiser for all): none (the release), noise (1 - alpha_bar of the "
-      "state the flow is evaluated at) or eps ((sigma_k^2/kappa_k)^2 of the transition, kappa_k = -d mu/d eps: "
-      "residuals in units of the policy's epsilon, so the last steps' 1/sigma^2 no longer amplify the policy's "
-      "errors into the flow's targets)");
+      "weight of each squared ∇-DB residual, > 0 on every row so each row's minimiser is unchanged: none (the "
+      "release), noise (1 - alpha_bar of the state the flow is evaluated at: residuals in that state's epsilon units; "
+      "the terminal forward row, whose next state is clean, takes eps's weight so beta grad r(x_K) still reaches "
+      "the policy) or eps ((sigma_k^2/kappa_k)^2 of the transition, kappa_k = -d mu/d eps: residuals in units of the "
+      "policy's epsilon, so the last steps' 1/sigma^2 no longer amplify the policy's errors into the flow's targets)");
     v("forward_trains_flow", forward_trains_flow,
       "true (the release): g_phi(x') also learns from the forward condition; false: g_phi learns from the reverse and "
-      "terminal conditions only and the policy from the forward one. The forward residual's spread over x' pulls a "
-      "g_phi trained by it towards a flatter flow, i.e. towards the prior (see docs of nabla_db.h)");
+      "terminal conditions only and the policy from the forward one (same conditions, other routing). Trained "
+      "through l_F, g_phi also fits the forward residual's spread over x', which pulled the toy's flow towards the "
+      "prior's (bench/README.md, toy)");
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");
