@@ -1,4 +1,5 @@
-# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo)
+# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo);
+#              the 2-D toy while assets/fashion holds no pretrained weights (see assets/fashion/README.md)
 # make test  - installs what is missing, builds, runs the CPU test suite (every label but gpu)
 # make build - configure + build only
 # make format - clang-format (.clang-format) the lines changed against $(FORMAT_BASE), nothing else
@@ -28,7 +29,11 @@ test: build
 # runs/demo is the demo's own folder: a second `make demo` starts it afresh.
 demo: build
 	rm -rf runs/demo
-	$(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo
+	if [ -f assets/fashion/unet/diffusion_pytorch_model.safetensors ]; then \
+	  $(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo; \
+	else \
+	  $(BUILD)/nablagfn train --config configs/toy2d_nabla_db.jsonc --out runs/demo; \
+	fi
 
 format:
 	git clang-format --style=file $(FORMAT_BASE) -- src tests bench tools

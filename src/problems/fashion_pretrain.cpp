@@ -60,7 +60,7 @@ double train_classifier(FashionClassifier& classifier, const FashionMNIST& train
     opt.zero_grad();
     loss.backward();
     opt.step();
-    if (step % 50 == 0) bar.update(50, "loss " + std::to_string(loss.item<double>()));
+    bar.update(1, "loss " + std::to_string(loss.item<double>()));
   }
   bar.finish();
   at::NoGradGuard no_grad;
@@ -133,6 +133,35 @@ UNetConfig fashion_unet_config(const PretrainConfig& c) {
   return u;
 }
 
+NoiseScheduleConfig fashion_noise_schedule() {
+  NoiseScheduleConfig s;
+  s.beta_start = 1e-4;
+  s.beta_end = 0.02;
+  s.beta_schedule = "linear";
+  return s;
+}
+
+void save_fashion_model(const std::string& dir, UNet2DConditionModel& unet, ClassEmbedding& embedding,
+                        FashionClassifier& classifier) {
+  namespace fs = std::filesystem;
+  const fs::path root(dir);
+  fs::create_directories(root / FashionFiles::kUNetDir);
+  fs::create_directories((root / FashionFiles::kScheduler).parent_path());
+  write_file_atomic((root / FashionFiles::kUNetDir / "config.json").string(),
+                    unet_config_json(unet->config()).dump(2) + "\n");
+  std::vector<std::pair<std::string, at::Tensor>> unet_tensors;
+  for (const auto& item : unet->named_parameters()) unet_tensors.emplace_back(item.key(), item.value().detach());
+  save_safetensors((root / FashionFiles::kUNetDir / "diffusion_pytorch_model.safetensors").string(), unet_tensors);
+  save_class_embedding((root / FashionFiles::kPromptEmbedding).string(), embedding);
+  save_fashion_classifier((root / FashionFiles::kClassifier).string(), classifier);
+  const NoiseScheduleConfig s = fashion_noise_schedule();
+  const nlohmann::json scheduler = {{"_class_name", "DDPMScheduler"}, {"num_train_timesteps", s.n_train_timesteps},
+                                    {"beta_start", s.beta_start},       {"beta_end", s.beta_end},
+                                    {"beta_schedule", s.beta_schedule}, {"prediction_type", "epsilon"},
+                                    {"steps_offset", 1},                {"timestep_spacing", "leading"}};
+  write_file_atomic((root / FashionFiles::kScheduler).string(), scheduler.dump(2) + "\n");
+}
+
 void pretrain_fashion(const Config& config, const RunDir& run) {
   const PretrainConfig& c = config.pretrain;
   check_pretrain_config(c);
@@ -152,7 +181,6 @@ void pretrain_fashion(const Config& config, const RunDir& run) {
   test.labels = test.labels.to(device);
   const double accuracy = train_classifier(classifier, train, test, c, gen);
   NABLAGFN_INFO("classifier test accuracy %.4f", accuracy);
-  save_fashion_classifier(run.path(FashionFiles::kClassifier), classifier);
 
   // 2. The diffusion model and its class embedding, trained jointly.
   const UNetConfig unet_config = fashion_unet_config(c);
@@ -165,11 +193,7 @@ void pretrain_fashion(const Config& config, const RunDir& run) {
   for (const auto& p : embedding->parameters()) params.push_back(p);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(c.lr));
   EMA ema(params, c.ema_decay);
-  NoiseScheduleConfig schedule_config;
-  schedule_config.beta_start = 1e-4;
-  schedule_config.beta_end = 0.02;
-  schedule_config.beta_schedule = "linear";
-  const NoiseSchedule schedule(schedule_config);
+  const NoiseSchedule schedule(fashion_noise_schedule());
   at::Tensor alpha_bar = at::tensor(schedule.alphas_cumprod(), at::kDouble).to(at::kFloat).to(device);  // [1000]
 
   ProgressBar bar("diffusion model", c.n_steps);
@@ -201,19 +225,7 @@ void pretrain_fashion(const Config& config, const RunDir& run) {
   bar.finish();
   ema.copy_to_params();
 
-  std::filesystem::create_directories(run.path(FashionFiles::kUNetDir));
-  std::filesystem::create_directories(run.path("scheduler"));
-  run.write_text(std::string(FashionFiles::kUNetDir) + "/config.json", unet_config_json(unet_config).dump(2) + "\n");
-  std::vector<std::pair<std::string, at::Tensor>> unet_tensors;
-  for (const auto& item : unet->named_parameters()) unet_tensors.emplace_back(item.key(), item.value().detach());
-  save_safetensors(run.path(std::string(FashionFiles::kUNetDir) + "/diffusion_pytorch_model.safetensors"),
-                   unet_tensors);
-  save_class_embedding(run.path(FashionFiles::kPromptEmbedding), embedding);
-  const nlohmann::json scheduler = {{"_class_name", "DDPMScheduler"},     {"num_train_timesteps", 1000},
-                                    {"beta_start", schedule_config.beta_start}, {"beta_end", schedule_config.beta_end},
-                                    {"beta_schedule", "linear"},           {"prediction_type", "epsilon"},
-                                    {"steps_offset", 1},                   {"timestep_spacing", "leading"}};
-  run.write_text(FashionFiles::kScheduler, scheduler.dump(2) + "\n");
+  save_fashion_model(run.root(), unet, embedding, classifier);
 
   // 3. Class agreement of the pretrained model's samples, through the problem's own loader.
   Config eval_config = config;

@@ -11,13 +11,23 @@
 // Salimans 2022), Adam with linear warm-up, gradient norm clipped at 1.
 #include "config/config.h"
 #include "io/run_dir.h"
+#include "models/class_prompt_encoder.h"
+#include "models/fashion_classifier.h"
 #include "models/unet2d_condition.h"
+#include "schedulers/noise_schedule.h"
 
 namespace nablagfn {
 
 // The UNet of config.pretrain: 1 channel, 32×32, no attention at the 32×32 level, cross-attention on
 // the context tokens below it (SD's block pattern otherwise).
 UNetConfig fashion_unet_config(const PretrainConfig& c);
+
+// The linear DDPM schedule of Ho et al. 2020 (β from 1e-4 to 0.02 over 1000 steps) the model trains on.
+NoiseScheduleConfig fashion_noise_schedule();
+
+// Writes a model folder (the files listed above but pretrain.json) into dir, creating it.
+void save_fashion_model(const std::string& dir, UNet2DConditionModel& unet, ClassEmbedding& embedding,
+                        FashionClassifier& classifier);
 
 // Trains the classifier, then the diffusion model, then measures the class agreement of the pretrained
 // model's samples (config.sample's sampler and guidance); every file goes into run.

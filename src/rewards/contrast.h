@@ -15,7 +15,7 @@ class ContrastReward : public Reward {
   std::string name() const override { return "contrast"; }
   bool differentiable() const override { return true; }
   bool uses_prompt() const override { return false; }
-  // images [B, C, H, W] in [0, 1] -> [B] float32, with a graph to images.
+  // images [B, C, H, W] in [0, 1] -> [B] float32 (float64 for float64 images), with a graph to images.
   at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
 };
 
