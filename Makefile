@@ -32,7 +32,7 @@ demo: build
 	if [ -f assets/fashion/unet/diffusion_pytorch_model.safetensors ]; then \
 	  $(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo; \
 	else \
-	  $(BUILD)/nablagfn train --config configs/toy2d_nabla_db.jsonc --out runs/demo; \
+	  $(BUILD)/nablagfn train --config configs/toy2d_td_backup.jsonc --out runs/demo; \
 	fi
 
 format:
