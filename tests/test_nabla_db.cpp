@@ -253,7 +253,7 @@ TEST(NablaDB, PretrainedGuessDoesNotMoveWithThePolicy) {
     NablaDBTerms after = f.algo.terms(f.batch, f.k, f.batch.prompts);
     const double moved = (after.G_next - before.G_next).abs().max().item<double>() +
                          (after.G_cur - before.G_cur).abs().max().item<double>();
-    if (std::string(guess) == "pretrained")
+    if (guess == GuessModel::Pretrained)
       EXPECT_EQ(moved, 0.0);
     else
       EXPECT_GT(moved, 1e-6);

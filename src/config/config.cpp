@@ -106,8 +106,10 @@ std::string check_value(const T& value, const Range* range) {
 template <class T, class... R>
 Field make_field(const std::string& full, T& field, const char* doc, R... range) {
   static_assert(sizeof...(range) <= 1, "a visit line takes at most one Range");
+  std::optional<Range> r;
+  ((r = range), ...);
   Field f;
-  f.set = [&field, full](const json& j) {
+  f.set = [&field, full, r](const json& j) {
     if (fits<T>(j)) {
       if constexpr (std::is_enum_v<T>)
         field = parse_enum<T>(j.get<std::string>(), full);
@@ -118,12 +120,11 @@ Field make_field(const std::string& full, T& field, const char* doc, R... range)
     const bool overflow = (std::is_same_v<T, int> && j.is_number_integer()) ||
                           (std::is_same_v<T, std::vector<int>> && fits<std::vector<double>>(j));
     throw Error("config key '" + full + "' must be " + accepted(field) +
-                    (overflow ? " between -2147483648 and 2147483647" : "") + ", got " + j.dump(),
+                    (overflow ? " between -2147483648 and 2147483647" + (r ? ", " + r->describe() : "") : "") +
+                    ", got " + j.dump(),
                 "see `nablagfn config --defaults` for every key and its type");
   };
   f.get = [&field]() { return to_json_value(field); };
-  std::optional<Range> r;
-  ((r = range), ...);
   f.check = [&field, r]() { return check_value(field, r ? &*r : nullptr); };
   f.doc = doc;
   if (r) f.doc += " (" + r->describe() + ")";
