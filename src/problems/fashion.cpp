@@ -131,7 +131,7 @@ at::Tensor sample_per_prompt(Problem& problem, const std::vector<std::string>& p
   std::vector<int64_t> shape{total};
   shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
   at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(seed));  // [P·n, C, H, W]
-  at::Generator gen = make_noise_generator(problem.device, seed + 1);
+  at::Generator gen = make_device_generator(problem.device, seed + 1);
   std::vector<at::Tensor> images;
   for (int64_t b = 0; b < total; b += batch) {
     const int64_t e = std::min(total, b + batch);
