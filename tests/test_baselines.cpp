@@ -306,6 +306,7 @@ TEST(Baselines, ReFLLossMatchesItsFormula) {
 // DRaFT-K (DRaFT Alg. 1): from the stored x_{K−K_d}, K_d steps x' = μ_θ(x) + σ·z with fresh z; L = −mean r.
 TEST(Baselines, DRaFTLossMatchesItsFormula) {
   FormulaCase f("draft");
+  const double loss = f.loss();  // before the no-grad formula below (the loss runs backward)
   const Scheduler& S = *f.toy.problem.scheduler;
   const int K = S.n_steps(), B = static_cast<int>(f.mb.size());
   at::Generator gen = FormulaCase::step_gen();
@@ -318,13 +319,14 @@ TEST(Baselines, DRaFTLossMatchesItsFormula) {
     x = S.step_mean(kk, x, eps) + S.step_std(kk, x).view({B, 1}) * z;
   }
   const double expected = -f.r(x).mean().item<double>();
-  EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, std::abs(expected)));
+  EXPECT_NEAR(loss, expected, 1e-12 * std::max(1.0, std::abs(expected)));
 }
 
 // DRaFT-LV: n re-noisings x = √ᾱ_{K−1}·x_K + √(1 − ᾱ_{K−1})·ε_i of the final state, one last step each;
 // L = −(1/B) Σ_i Σ_b r(x_out).
 TEST(Baselines, DRaFTLVLossMatchesItsFormula) {
   FormulaCase f("draft_lv");
+  const double loss = f.loss();
   const Scheduler& S = *f.toy.problem.scheduler;
   const int K = S.n_steps(), n = f.config.algorithm.draft_lv.n;
   const int64_t B = f.mb.size();
@@ -338,7 +340,7 @@ TEST(Baselines, DRaFTLVLossMatchesItsFormula) {
   at::Tensor z = at::randn(x.sizes(), gen, x.options());
   at::Tensor x_out = S.step_mean(kk, x, eps) + S.step_std(kk, x).view({n * B, 1}) * z;
   const double expected = -f.r(x_out).sum().item<double>() / static_cast<double>(B);
-  EXPECT_NEAR(f.loss(), expected, 1e-12 * std::max(1.0, std::abs(expected)));
+  EXPECT_NEAR(loss, expected, 1e-12 * std::max(1.0, std::abs(expected)));
 }
 
 // DDPO (PPO-clip, DDPO train.py): A_b = clip((r_b − mean r)/(std r + 1e-6)), ρ = exp(log π_θ − log π_old);
@@ -353,6 +355,7 @@ TEST(Baselines, DDPOLossMatchesItsFormula) {
     for (const auto& p : f.toy.problem.denoiser->trainable_parameters())
       p.add_(0.02 * at::randn(p.sizes(), gen, p.options()));
   }
+  const double loss = f.loss();
   const Scheduler& S = *f.toy.problem.scheduler;
   const AlgorithmConfig& a = f.config.algorithm;
   const int K = S.n_steps();
@@ -376,7 +379,7 @@ TEST(Baselines, DDPOLossMatchesItsFormula) {
   ASSERT_GT(n_clipped, 0.0);
   ASSERT_LT(n_clipped, static_cast<double>(K * B));
   // DDPO computes the surrogate in float32 (as the reference does): float32 rounding.
-  EXPECT_NEAR(f.loss(), expected, 1e-6 * std::max(1.0, std::abs(expected)));
+  EXPECT_NEAR(loss, expected, 1e-6 * std::max(1.0, std::abs(expected)));
 }
 
 // Adjoint matching (lean adjoint, Domingo-Enrich et al. 2024): a_K = β∇r(x_K), a_k = J_{μ#}(x_k)ᵀ a_{k+1},
@@ -384,6 +387,7 @@ TEST(Baselines, DDPOLossMatchesItsFormula) {
 // elements of ((μ_θ − μ_#)/σ_k − σ_k·a_{k+1})².
 TEST(Baselines, AdjointMatchingLossMatchesItsFormula) {
   FormulaCase f("adjoint_matching");
+  const double loss = f.loss();
   Problem& P = f.toy.problem;
   const Scheduler& S = *P.scheduler;
   const int K = S.n_steps();
@@ -417,7 +421,7 @@ TEST(Baselines, AdjointMatchingLossMatchesItsFormula) {
     total += ((mu_pol - mu_ref(x, k)) / sigma - sigma * adj[k + 1]).pow(2).mean().item<double>();
   }
   const double expected = total / K;
-  EXPECT_NEAR(f.loss(), expected, 1e-7 * std::max(1.0, expected));
+  EXPECT_NEAR(loss, expected, 1e-7 * std::max(1.0, expected));
 }
 
 TEST(Baselines, DAGBetaAnnealing) {

@@ -24,9 +24,10 @@ void expect_clip_text_parity(const std::string& fixture) {
   double e_pool = test::rel_err(out.pooler_output, io.at("pooler_output"));
   double e_pen = test::rel_err(out.penultimate_hidden_state, io.at("penultimate_hidden_state"));
   std::printf("%s: last %.2e pooled %.2e penultimate %.2e\n", fixture.c_str(), e_last, e_pool, e_pen);
-  EXPECT_ERR_LE(e_last, 1e-4);
-  EXPECT_ERR_LE(e_pool, 1e-4);
-  EXPECT_ERR_LE(e_pen, 1e-4);
+  // About 10x the errors measured on libtorch 1.13 (3.2e-7 .. 5.0e-7).
+  EXPECT_ERR_LE(e_last, 5e-6);
+  EXPECT_ERR_LE(e_pool, 5e-6);
+  EXPECT_ERR_LE(e_pen, 5e-6);
 }
 
 TEST(CLIPTextParity, QuickGELU) { expect_clip_text_parity("clip_text_tiny"); }
@@ -115,7 +116,7 @@ TEST(CLIPTextModel, PromptEncoderMatchesFixture) {
   at::Tensor context = encoder.encode({"a photo of a cat", "an astronaut riding a horse on mars", ""});
   TensorMap io = load_safetensors(test::data_path("clip_text_tiny/io.safetensors"));
   EXPECT_FALSE(context.requires_grad());
-  EXPECT_CLOSE(context, io.at("last_hidden_state"), 1e-4);
+  EXPECT_CLOSE(context, io.at("last_hidden_state"), 5e-6);
 }
 
 }  // namespace

@@ -32,8 +32,10 @@ void check_unet_parity(const std::string& fixture) {
   torch::Tensor grad = torch::autograd::grad({(out * io.at("grad_weight")).sum()}, {sample})[0];
   const double err_grad = test::rel_err(grad, io.at("grad_sample"));
   std::printf("[%s] out rel err %.3g, grad_sample rel err %.3g\n", fixture.c_str(), err_out, err_grad);
-  EXPECT_ERR_LE(err_out, 1e-4);
-  EXPECT_ERR_LE(err_grad, 1e-3);
+  // About 10x the errors measured on libtorch 1.13 / OpenBLAS (out 6.4e-7 and 7.9e-7, grad 1.2e-6 and
+  // 1.7e-6 for SD-1.5 / SD-2 tiny).
+  EXPECT_ERR_LE(err_out, 1e-5);
+  EXPECT_ERR_LE(err_grad, 2e-5);
 }
 
 }  // namespace
