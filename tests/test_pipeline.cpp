@@ -97,6 +97,31 @@ TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {
   remove_tree(dir);
 }
 
+TEST(PipelineEvaluator, DiversityAndPriorDriftOnTheRewardEmbedding) {
+  Config config = tiny_sd_config();
+  config.sample.n_steps = 2;
+  config.sample.batch_size = 4;
+  config.sample.prompts = "a cat";
+  config.eval.n_samples = 4;
+  StableDiffusion sd = make_stable_diffusion(config);
+  ASSERT_TRUE(static_cast<bool>(sd.problem.features));  // the aesthetic reward's CLIP tower
+  const std::string dir = pipeline_temp_dir("eval_drift");
+  RunDir run = RunDir::create(dir, false);
+  SDEvaluator evaluator(sd.denoiser, config);
+  auto pretrained = evaluator.evaluate(sd.problem, run, -1, false);
+  EXPECT_TRUE(path_exists(run.path("samples/pretrained.png")));
+  EXPECT_GT(pretrained.at("diversity"), 0.0);
+  EXPECT_NEAR(pretrained.at("prior_fid"), 0.0, 1e-6);  // the fresh adapter is the identity
+  // A moved adapter moves the samples away from the pretrained ones.
+  for (auto& p : sd.denoiser->trainable_parameters()) {
+    at::NoGradGuard no_grad;
+    p.add_(0.5);
+  }
+  auto moved = evaluator.evaluate(sd.problem, run, 0, false);
+  EXPECT_GT(moved.at("prior_fid"), 1e-6);
+  remove_tree(dir);
+}
+
 TEST(PipelineErrors, BadDtypeAndPromptSets) {
   EXPECT_THROW(sd_dtype(ModelDType::Float64, c10::kCPU), Error);
   EXPECT_THROW(sd_dtype(ModelDType::Float16, c10::kCPU), Error);
@@ -135,6 +160,7 @@ TEST(PipelineEvaluator, WritesGridLoRAAndFinalSamples) {
   auto last = evaluator.evaluate(sd.problem, run, 7, true);
   EXPECT_TRUE(std::isfinite(first.at("reward_eval")));
   EXPECT_DOUBLE_EQ(first.at("reward_eval"), last.at("reward_eval"));  // fixed seed, unchanged policy
+  EXPECT_EQ(first.count("diversity"), 0u);  // 3 samples over 45 prompts: no prompt has two
   Image grid = read_png(run.path("samples/epoch_0007.png"));
   EXPECT_EQ(grid.width, 2 * (16 + 2) + 2);  // 3 samples in 2 columns of 16x16 tiles
   EXPECT_EQ(grid.height, 2 * (16 + 2) + 2);

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
+
 #include "core/log.h"
 #include "metrics/sample_metrics.h"
 
@@ -51,6 +53,16 @@ std::map<std::string, double> PriorReference::compare(const Problem& problem, co
     if (!told_)
       NABLAGFN_INFO("no diversity / prior_fid: reward '%s' has no image embedding to measure them with",
                     problem.reward ? problem.reward->name().c_str() : "none");
+    told_ = true;
+    return {};
+  }
+  std::map<int64_t, int> per_prompt;
+  int most = 0;
+  for (int64_t p : prompt_index) most = std::max(most, ++per_prompt[p]);
+  if (most < 2) {
+    if (!told_)
+      NABLAGFN_INFO("no diversity / prior_fid: %zu evaluation samples give no prompt 2 samples; set "
+                    "eval.n_samples to at least twice the number of prompts", prompt_index.size());
     told_ = true;
     return {};
   }

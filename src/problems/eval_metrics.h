@@ -22,7 +22,8 @@ class PriorReference {
  public:
   // diversity and prior_fid of the features [n, F] of the current samples; draw_reference(Adapter::Off)
   // must return the features [n, F] of the same seeds drawn from the pretrained model, and is called only
-  // while no reference is kept. Empty (with one log line) when the problem has no features.
+  // while no reference is kept. Empty (with one log line) when the problem has no features or no prompt
+  // has 2 samples.
   std::map<std::string, double> compare(const Problem& problem, const at::Tensor& features,
                                         const std::vector<int64_t>& prompt_index,
                                         const std::function<at::Tensor(Adapter)>& draw_reference);
