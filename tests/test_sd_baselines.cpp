@@ -28,7 +28,7 @@ Config tiny(const std::string& file) {
   c.model.path = data_path("sd_tiny");
   c.model.dtype = ModelDType::Float32;
   c.model.flow_block_out_channels = {16, 32, 32, 32};
-  c.sample.n_steps = 10;
+  c.sample.n_steps = 4;  // DAG-DB trains every transition: keep them few
   c.sample.prompts = "a photo of a cat";
   if (c.reward.name == "aesthetic") {
     c.reward.path = data_path("clip_vision_tiny/vision_model");
