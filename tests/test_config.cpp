@@ -119,6 +119,8 @@ TEST(Config, PaperSettingOnOneGpuKeepsTheGlobalBatch) {
   EXPECT_DOUBLE_EQ(c.algorithm.beta, 1e4);
   EXPECT_DOUBLE_EQ(c.algorithm.output_reg, 2e3);
   EXPECT_TRUE(c.algorithm.quirk_double_step);
+}
+
 // Each case of issue 10: a value that used to train silently, wrap or fail deep inside LibTorch is a
 // one-line error naming the key and the accepted range.
 TEST(Config, ValidateRejectsOutOfRangeValues) {

@@ -31,9 +31,8 @@ int run_train(const std::vector<std::string>& args) {
   CLI::App app("finetune a diffusion model on a reward", "nablagfn train");
   std::string path, out;
   std::vector<std::string> sets;
-  bool resume = false;
-  double vram_budget = 0.0;
   bool resume = false, allow_config_change = false;
+  double vram_budget = 0.0;
   app.add_option("--config", path, "experiment file (JSONC): only what differs from `nablagfn config --defaults`")
       ->required();
   app.add_option("--set", sets, "override, group.key=value (repeatable, applied last)");
