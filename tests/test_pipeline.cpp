@@ -68,10 +68,10 @@ TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
   const double err_reward = test::rel_err(reward, io.at("reward"));
   std::printf("[pipeline] worst rel err: x_k %.3g, eps_k %.3g, image %.3g, reward %.3g\n", worst_x, worst_eps,
               err_image, err_reward);
-  EXPECT_ERR_LE(worst_x, 1e-4);
-  EXPECT_ERR_LE(worst_eps, 1e-4);
-  EXPECT_ERR_LE(err_image, 1e-4);
-  EXPECT_ERR_LE(err_reward, 1e-4);
+  EXPECT_ERR_LE(worst_x, 1e-5);
+  EXPECT_ERR_LE(worst_eps, 4e-5);
+  EXPECT_ERR_LE(err_image, 1e-5);
+  EXPECT_ERR_LE(err_reward, 2e-6);
 }
 
 TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {

@@ -40,17 +40,17 @@ TEST(VAEParity, DecodeEncodeAndGradient) {
   const double e_enc = test::rel_err(mean, vae_io().at("encoded_mean"));
   const double e_grad = test::rel_err(latent.grad(), vae_io().at("grad_latent"));
   std::printf("vae_tiny: decode %.2e encode mean %.2e grad latent %.2e\n", e_dec, e_enc, e_grad);
-  EXPECT_ERR_LE(e_dec, 1e-4);
-  EXPECT_ERR_LE(e_enc, 1e-4);
-  EXPECT_ERR_LE(e_grad, 1e-3);
+  EXPECT_ERR_LE(e_dec, 1e-5);
+  EXPECT_ERR_LE(e_enc, 1e-5);
+  EXPECT_ERR_LE(e_grad, 2e-5);
 }
 
 // The fused attention path (sdpa on libtorch >= 2) against the same fixture.
 TEST(VAEParity, FusedAttentionPath) {
   AutoencoderKL vae = tiny_vae(/*fused_attention=*/true);
   torch::NoGradGuard no_grad;
-  EXPECT_CLOSE(vae->decode(vae_io().at("latent")), vae_io().at("decoded"), 1e-4);
-  EXPECT_CLOSE(vae->encode(vae_io().at("image")).mean, vae_io().at("encoded_mean"), 1e-4);
+  EXPECT_CLOSE(vae->decode(vae_io().at("latent")), vae_io().at("decoded"), 1e-5);
+  EXPECT_CLOSE(vae->encode(vae_io().at("image")).mean, vae_io().at("encoded_mean"), 1e-5);
 }
 
 // decode(z) = clamp(vae.decode(z / scaling) / 2 + 0.5, 0, 1), float32, differentiable in z.
@@ -61,7 +61,7 @@ TEST(VAEDecoder, DecodesScaledLatentsToUnitRange) {
   at::Tensor z = (vae_io().at("latent") * scaling).requires_grad_(true);
   at::Tensor images = decoder.decode(z);
   EXPECT_EQ(images.scalar_type(), torch::kFloat);
-  EXPECT_CLOSE(images, (vae_io().at("decoded") / 2 + 0.5).clamp(0, 1), 1e-4);
+  EXPECT_CLOSE(images, (vae_io().at("decoded") / 2 + 0.5).clamp(0, 1), 1e-5);
   EXPECT_GE(images.min().item<double>(), 0.0);
   EXPECT_LE(images.max().item<double>(), 1.0);
   images.sum().backward();
