@@ -180,10 +180,11 @@ void expect_same_training(const std::string& one, const std::string& two, const 
   EXPECT_EQ(max_abs_diff(one + ckpt + "rng.safetensors", two + ckpt + "rng.safetensors"), 0.0);
   // Rewards are logged over both processes' trajectories; rank 0 alone wrote the run directory.
   const auto m1 = MetricsLog::read_all(one + "/metrics.jsonl"), m2 = MetricsLog::read_all(two + "/metrics.jsonl");
-  ASSERT_EQ(m1.size(), n_epochs);
-  ASSERT_EQ(m2.size(), n_epochs);
-  for (size_t e = 0; e < n_epochs; ++e)
-    EXPECT_NEAR(m1[e]["reward_mean"].get<double>(), m2[e]["reward_mean"].get<double>(), 1e-6) << "epoch " << e;
+  // The pretrained model's evaluation row (epoch -1), then one row per epoch.
+  ASSERT_EQ(m1.size(), n_epochs + 1);
+  ASSERT_EQ(m2.size(), n_epochs + 1);
+  for (size_t i = 0; i < m1.size(); ++i)
+    EXPECT_NEAR(m1[i]["reward_mean"].get<double>(), m2[i]["reward_mean"].get<double>(), 1e-6) << "row " << i;
   EXPECT_FALSE(path_exists(two + "/INCOMPLETE"));
 }
 
