@@ -1,9 +1,10 @@
-// A seeded random mutator over the file readers (safetensors, torch.save .pth, JSONC configs): a few
+// A seeded random mutator over the file readers (safetensors, torch.save .pth, JSONC configs, IDX raw and
+// gzip-compressed): a few
 // thousand mutated copies of small valid files. Every input must load or fail with nablagfn::Error (no
 // crash, no other exception), and no single allocation while reading may exceed a small multiple of the
 // file's size (a size field read from the file must be checked before it is allocated).
-// The IDX reader (src/io/idx.*) is not on this branch yet; add it to kReaders when it lands.
 #include <dlfcn.h>
+#include <zlib.h>
 
 #include <ATen/ATen.h>
 
@@ -17,6 +18,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/idx.h"
 #include "io/pth.h"
 #include "io/tensor_io.h"
 #include "test_util.h"
@@ -65,6 +67,21 @@ std::string tiny_safetensors() {
   return path;
 }
 
+// A 3 x 4 x 5 IDX array of unsigned bytes (magic 0x00000803, big-endian sizes), raw or gzip-compressed.
+std::string tiny_idx(bool gzip) {
+  std::string bytes = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5};
+  for (int i = 0; i < 3 * 4 * 5; ++i) bytes.push_back(static_cast<char>(i * 7));
+  const std::string path = std::string(NABLAGFN_BINARY_DIR) + "/test_fuzz_seed" + (gzip ? ".idx.gz" : ".idx");
+  if (!gzip) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    return path;
+  }
+  gzFile f = gzopen(path.c_str(), "wb");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+  return path;
+}
+
 // One random edit: bit flips, interesting bytes and integers, deletions, duplications, truncation.
 void mutate(std::string& s, std::mt19937_64& rng) {
   auto pick = [&](size_t n) { return n == 0 ? size_t(0) : static_cast<size_t>(rng() % n); };
@@ -108,6 +125,8 @@ TEST(FuzzReaders, MutatedFilesLoadOrFailWithAnError) {
       {"pth", test::data_path("pth/module_state_dict.pth"), [](const std::string& p) { load_pth(p); }},
       {"jsonc", std::string(NABLAGFN_SOURCE_DIR) + "/configs/toy2d_nabla_db.jsonc",
        [](const std::string& p) { validate(load_config(p)); }},
+      {"idx", tiny_idx(false), [](const std::string& p) { read_idx(p); }},
+      {"idx.gz", tiny_idx(true), [](const std::string& p) { read_idx(p); }},
   };
   // The watch sees libtorch's allocations (posix_memalign), not only operator new.
   g_largest = 0;

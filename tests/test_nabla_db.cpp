@@ -152,7 +152,7 @@ TEST(NablaDB, NoiseWeightingScalesEachRowByOneMinusAlphaBarOfItsFlowState) {
 // The terminal forward condition is the only place β∇r(x_K) itself reaches the policy: under every
 // weighting, the policy's gradient from terminal rows must move with β.
 TEST(NablaDB, TerminalRowCarriesTheRewardGradientToThePolicy) {
-  for (const char* weighting : {"none", "noise", "eps"}) {
+  for (ConditionWeighting weighting : {ConditionWeighting::None, ConditionWeighting::Noise, ConditionWeighting::Eps}) {
     auto policy_grad = [&](double beta) {
       Config c = toy_config();
       c.algorithm.condition_weighting = weighting;
@@ -165,7 +165,7 @@ TEST(NablaDB, TerminalRowCarriesTheRewardGradientToThePolicy) {
       return at::cat(g);
     };
     at::Tensor g1 = policy_grad(1.0), g3 = policy_grad(3.0);
-    EXPECT_GT((g3 - g1).abs().max().item<double>(), 1e-3 * g1.abs().max().item<double>()) << weighting;
+    EXPECT_GT((g3 - g1).abs().max().item<double>(), 1e-3 * g1.abs().max().item<double>()) << to_string(weighting);
   }
 }
 

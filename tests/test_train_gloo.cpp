@@ -229,9 +229,10 @@ TEST(TrainGloo, ARankThatFailsStopsTheOtherWithItsError) {
   const std::string port = std::to_string(free_port());
   std::vector<pid_t> pids;
   for (int r = 0; r < 2; ++r) {
-    // Rank 1 alone gets a toy it cannot build: it fails after joining, while rank 0 waits for it.
+    // Rank 1 alone gets a reward it cannot build (a valid configuration, so it fails after joining, in
+    // make_problem), while rank 0 waits for it.
     std::vector<std::string> extra;
-    if (r == 1) extra.push_back("model.toy_std=0");
+    if (r == 1) extra.push_back("reward.name=aesthetic");
     pids.push_back(spawn_nablagfn(train_args(kToy, out, extra),
                                   {"RANK=" + std::to_string(r), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port},
                                   out + ".rank" + std::to_string(r) + ".log"));
@@ -240,7 +241,7 @@ TEST(TrainGloo, ARankThatFailsStopsTheOtherWithItsError) {
   EXPECT_EQ(codes[0], 1);
   EXPECT_EQ(codes[1], 1);
   const std::string log0 = read_text(out + ".rank0.log");
-  EXPECT_NE(log0.find("rank 0 stops because rank 1 failed: toy2d needs model.toy_n_modes >= 1 and model.toy_std > 0"),
+  EXPECT_NE(log0.find("rank 0 stops because rank 1 failed: reward 'aesthetic' needs reward.path"),
             std::string::npos)
       << log0;
 }
