@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "problems/component_names.h"
 
@@ -17,12 +18,7 @@ int run_config(const std::vector<std::string>& args) {
   app.add_flag("--defaults", defaults, "print every key with its default and documentation (JSONC)");
   app.add_option("--config", path, "experiment file (JSONC)");
   app.add_option("--set", sets, "override, group.key=value (repeatable)");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   Config config = path.empty() ? Config{} : load_config(path);
   for (const auto& s : sets) apply_override(config, s);
   validate(config);

@@ -14,6 +14,7 @@
 
 #include "algorithms/checkpoint.h"
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -90,12 +91,7 @@ int run_eval(const std::vector<std::string>& args) {
   app.add_option("--runs", runs, "run directories written by `nablagfn train`")->required();
   app.add_option("--out", out, "output directory (eval.jsonl, pareto_*.png, report.html)")->required();
   app.add_option("--set", sets, "override for every run's config, group.key=value (e.g. eval.n_samples=512)");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   init_threads();
   make_directories(out);
   std::vector<std::pair<std::string, std::vector<nlohmann::json>>> evaluated;

@@ -11,6 +11,7 @@
 
 #include "algorithms/checkpoint.h"
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -30,12 +31,7 @@ int run_export(const std::vector<std::string>& args) {
   app.add_option("--lora-format", format, "diffusers, peft or kohya (A1111 / ComfyUI)");
   app.add_flag("--merge-lora", merge, "also write OUT/unet/: the base UNet with the LoRA folded in");
   app.add_option("--out", out, "output folder (default: RUN/export)");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   const LoRAFormat lora_format = parse_lora_format(format);
   const RunDir run = RunDir::open(run_path);
   const Config config = load_config(run.path(RunDir::kConfigFile));

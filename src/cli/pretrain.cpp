@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "core/device.h"
 #include "core/log.h"
@@ -21,12 +22,7 @@ int run_pretrain(const std::vector<std::string>& args) {
   app.add_option("--config", path, "experiment file (JSONC), e.g. configs/fashion_pretrain.jsonc")->required();
   app.add_option("--set", sets, "override, group.key=value (repeatable, applied last)");
   app.add_option("--out", out, "output folder (overrides run.out)");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   init_threads();
   Config config = load_config(path);
   for (const auto& s : sets) apply_override(config, s);

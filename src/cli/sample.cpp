@@ -20,6 +20,7 @@
 
 #include "algorithms/trajectory.h"
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -156,12 +157,7 @@ int run_sample(const std::vector<std::string>& args) {
   app.add_option("--device", device, "auto (CUDA when available), cpu, cuda or cuda:N");
   app.add_option("--dtype", dtype, "auto (bfloat16 on CUDA, float32 on the CPU), float32, bfloat16 or float16");
   app.add_option("--out", out, "output grid: .png, or .jpg / .jpeg (quality 95)")->required();
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   require(n >= 1 && steps >= 1 && batch >= 1, "--n, --steps and --batch must be >= 1", "for example --n 4 --steps 50");
   require(!sample_cli_detail::trim(prompt).empty(), "--prompt is empty",
           "give the text to draw, for example --prompt \"a photo of a cat\"");

@@ -15,6 +15,7 @@
 #include "algorithms/trainer.h"
 #include "algorithms/vram_budget.h"
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "config/config.h"
 #include "config/config_diff.h"
 #include "core/device.h"
@@ -42,12 +43,7 @@ int run_train(const std::vector<std::string>& args) {
                  "GPU memory to fit, GiB: picks the micro-batch split and reward chunking (train.vram_budget_gib)");
   app.add_flag("--allow-config-change", allow_config_change,
                "with --resume: continue although the configuration differs from the run's config.resolved.json");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = parse_args(app, args); code >= 0) return code;
   init_threads();
   Config config = load_config(path);
   for (const auto& s : sets) apply_override(config, s);
