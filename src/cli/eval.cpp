@@ -92,7 +92,7 @@ int run_eval(const std::vector<std::string>& args) {
   app.add_option("--out", out, "output directory (eval.jsonl, pareto_*.png, report.html)")->required();
   app.add_option("--set", sets, "override for every run's config, group.key=value (e.g. eval.n_samples=512)");
   if (const int code = parse_args(app, args); code >= 0) return code;
-  init_threads();
+  init_cpu_runtime();
   make_directories(out);
   std::vector<std::pair<std::string, std::vector<nlohmann::json>>> evaluated;
   std::vector<ReportRun> report;

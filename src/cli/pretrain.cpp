@@ -23,7 +23,7 @@ int run_pretrain(const std::vector<std::string>& args) {
   app.add_option("--set", sets, "override, group.key=value (repeatable, applied last)");
   app.add_option("--out", out, "output folder (overrides run.out)");
   if (const int code = parse_args(app, args); code >= 0) return code;
-  init_threads();
+  init_cpu_runtime();
   Config config = load_config(path);
   for (const auto& s : sets) apply_override(config, s);
   if (!out.empty()) config.run.out = out;

@@ -164,7 +164,7 @@ int run_sample(const std::vector<std::string>& args) {
   // The output is checked before the minutes of sampling, not after.
   const std::string format = sample_cli_detail::image_format(out);
   check_writable_file(out);
-  init_threads();
+  init_cpu_runtime();
 
   Config config;
   config.model.kind = "sd";

@@ -44,7 +44,7 @@ int run_train(const std::vector<std::string>& args) {
   app.add_flag("--allow-config-change", allow_config_change,
                "with --resume: continue although the configuration differs from the run's config.resolved.json");
   if (const int code = parse_args(app, args); code >= 0) return code;
-  init_threads();
+  init_cpu_runtime();
   Config config = load_config(path);
   for (const auto& s : sets) apply_override(config, s);
   if (!out.empty()) config.run.out = out;

@@ -10,8 +10,9 @@ namespace nablagfn {
 
 // "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Unavailable devices are an Error.
 c10::Device parse_device(const std::string& spec);
-// LibTorch starts with one thread here: use every core unless OMP_NUM_THREADS says otherwise.
-void init_threads();
+// Once at startup of every command: keep freed CPU memory in the heap (no mmap / munmap per tensor), and
+// use every core unless OMP_NUM_THREADS says otherwise (LibTorch starts with one thread here).
+void init_cpu_runtime();
 // Seeds the default CPU and CUDA generators, which initialise the networks (flow net, LoRA, the toy's MLPs):
 // the same run.seed gives the same run.
 void seed_default_generators(uint64_t seed);

@@ -17,6 +17,7 @@
 #include "models/attention.h"
 #include "models/pixel_decoder.h"
 #include "models/unet_flow_net.h"
+#include "models/unet_scalar_flow_net.h"
 #include "problems/fashion_data.h"
 #include "problems/stable_diffusion.h"
 #include "rewards/registry.h"
@@ -35,6 +36,20 @@ std::string slug(const std::string& name) {
   for (char c : name) s += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
   return s;
 }
+
+// The classifier's penultimate layer as the embedding of diversity and prior_fid.
+class ClassifierFeatures : public FeatureExtractor {
+ public:
+  explicit ClassifierFeatures(FashionClassifier classifier) : classifier_(std::move(classifier)) {}
+  std::string name() const override { return "fashion classifier features"; }
+  at::Tensor features(const at::Tensor& images) override {
+    at::NoGradGuard no_grad;
+    return classifier_->features(images).to(at::kFloat).cpu();  // [B, 1, 32, 32] -> [B, D]
+  }
+
+ private:
+  FashionClassifier classifier_;
+};
 
 }  // namespace
 
@@ -78,6 +93,7 @@ FashionModel make_fashion_pipeline(const Config& config) {
       ClassPromptEncoder::from_file(path + "/" + FashionFiles::kPromptEmbedding, fashion_class_names(), device));
   fm.classifier = load_fashion_classifier(path + "/" + FashionFiles::kClassifier);
   fm.classifier->to(device);
+  fm.classifier->eval();
 
   Problem& p = fm.problem;
   p.denoiser = fm.denoiser;
@@ -95,6 +111,7 @@ FashionModel make_fashion_pipeline(const Config& config) {
   p.guidance_scale = config.sample.guidance_scale;
   p.latent_shape = {unet_config.in_channels, unet_config.sample_size, unet_config.sample_size};
   p.prompts = fashion_class_names();
+  p.features = std::make_shared<ClassifierFeatures>(fm.classifier);
   return fm;
 }
 
@@ -122,6 +139,7 @@ FashionModel make_fashion(const Config& config) {
             "use multiples of 16, e.g. [16, 32, 32]");
   const c10::Device device = p.device;
   p.make_flow_net = [flow, device]() { return std::make_shared<UNetFlowNet>(flow, device); };
+  p.make_scalar_flow_net = [flow, device]() { return std::make_shared<UNetScalarFlowNet>(flow, device); };
   return fm;
 }
 
@@ -157,28 +175,39 @@ std::map<std::string, double> FashionEvaluator::evaluate(Problem& problem, const
   const auto& prompts = problem.prompts;
   const int64_t n = std::max<int64_t>(1, config_.eval.n_samples / static_cast<int64_t>(prompts.size()));
   const int64_t batch = std::max(1, config_.sample.batch_size);
+  std::vector<std::string> row_prompts;
+  std::vector<int64_t> prompt_index;  // prompt-major rows
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    row_prompts.insert(row_prompts.end(), n, prompts[p]);
+    prompt_index.insert(prompt_index.end(), n, static_cast<int64_t>(p));
+  }
   std::map<std::string, double> out;
   // One evaluation of the policy (prefix "") or of the pretrained model ("pretrained_").
-  auto measure = [&](Adapter adapter, const std::string& prefix) {
-    at::Tensor images = sample_per_prompt(problem, prompts, n, config_.eval.seed, batch, adapter);  // [P·n, 1, H, W]
-    std::vector<std::string> row_prompts;
-    for (const auto& p : prompts) row_prompts.insert(row_prompts.end(), n, p);
+  auto measure = [&](const at::Tensor& images, const std::string& prefix) {
     at::NoGradGuard no_grad;
     at::Tensor r = problem.reward->score(images, row_prompts).to(at::kFloat).cpu();  // [P·n]
     out[prefix + "reward_eval"] = r.mean().item<double>();
     out[prefix + "reward_eval_std"] = r.numel() > 1 ? r.std().item<double>() : 0.0;
     out[prefix + "class_agreement"] = class_agreement(model_.classifier, *model_.text, images, prompts);
-    return images.cpu();
   };
-  at::Tensor after = measure(Adapter::On, "");
+  at::Tensor after = sample_per_prompt(problem, prompts, n, config_.eval.seed, batch, Adapter::On);  // [P·n, 1, H, W]
+  measure(after, "");
+  auto draw_before = [&](Adapter adapter) {
+    before_ = sample_per_prompt(problem, prompts, n, config_.eval.seed, batch, adapter).cpu();  // [P·n, 1, H, W]
+    return features_of(problem, before_);
+  };
+  for (const auto& [key, value] : reference_.compare(problem, features_of(problem, after), prompt_index, draw_before))
+    out[key] = value;
+  after = after.cpu();
   char name[64];
   std::snprintf(name, sizeof name, "samples/epoch_%04d.png", epoch);
   write_png(run.path(name), make_grid(after, static_cast<int>(n)));
   if (final) {
-    at::Tensor before = measure(Adapter::Off, "pretrained_");
+    if (!before_.defined()) draw_before(Adapter::Off);
+    measure(before_.to(problem.device), "pretrained_");
     for (size_t p = 0; p < prompts.size(); ++p) {
       const int64_t b = static_cast<int64_t>(p) * n;
-      write_png(run.path("samples/before_" + slug(prompts[p]) + ".png"), make_grid(before.slice(0, b, b + n), 8));
+      write_png(run.path("samples/before_" + slug(prompts[p]) + ".png"), make_grid(before_.slice(0, b, b + n), 8));
       write_png(run.path("samples/after_" + slug(prompts[p]) + ".png"), make_grid(after.slice(0, b, b + n), 8));
     }
     model_.denoiser->lora().save(run.root(), LoRAFormat::Diffusers);

@@ -18,6 +18,7 @@
 #include "models/class_prompt_encoder.h"
 #include "models/fashion_classifier.h"
 #include "models/sd_denoiser.h"
+#include "problems/eval_metrics.h"
 #include "problems/factory.h"
 
 namespace nablagfn {
@@ -58,8 +59,9 @@ double class_agreement(FashionClassifier& classifier, const ClassPromptEncoder& 
                        const std::vector<std::string>& prompts);
 
 // Evaluation: eval.n_samples / 10 samples per class from eval.seed; reward_eval, reward_eval_std,
-// class_agreement; samples/epoch_NNNN.png (one row per class). At the end also the pretrained model's
-// samples from the same noise (pretrained_reward_eval, pretrained_class_agreement), before/after grids
+// class_agreement, diversity and prior_fid on the classifier's features against the pretrained model's
+// samples from the same noise; samples/epoch_NNNN.png (one row per class). At the end also the pretrained
+// model's own figures (pretrained_reward_eval, pretrained_class_agreement), before/after grids
 // per prompt (samples/before_<class>.png, samples/after_<class>.png) and the LoRA in the diffusers layout.
 class FashionEvaluator : public Evaluator {
  public:
@@ -69,6 +71,8 @@ class FashionEvaluator : public Evaluator {
  private:
   FashionModel& model_;
   const Config& config_;
+  PriorReference reference_;
+  at::Tensor before_;  // [P·n, 1, H, W] the pretrained model's evaluation samples, drawn once
 };
 
 // model.kind "fashion" for problems/factory.cpp.
