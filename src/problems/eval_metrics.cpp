@@ -43,7 +43,7 @@ std::shared_ptr<FeatureExtractor> reward_embedding_features(const std::shared_pt
 at::Tensor features_of(const Problem& problem, const at::Tensor& decoded) {
   if (!problem.features) return {};
   at::NoGradGuard no_grad;
-  return problem.features->features(decoded);
+  return problem.features->features(decoded.to(problem.device));  // a cached sample set may be kept on the CPU
 }
 
 std::map<std::string, double> PriorReference::compare(const Problem& problem, const at::Tensor& features,

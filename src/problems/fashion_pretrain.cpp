@@ -54,7 +54,7 @@ double train_classifier(FashionClassifier& classifier, const FashionMNIST& train
   torch::optim::Adam opt(classifier->parameters(), torch::optim::AdamOptions(c.classifier_lr));
   ProgressBar bar("classifier", c.classifier_steps);
   for (int step = 0; step < c.classifier_steps; ++step) {
-    at::Tensor rows = draw_rows(train.images.size(0), c.batch_size, gen);
+    at::Tensor rows = draw_rows(train.images.size(0), c.batch_size, gen).to(train.images.device());
     at::Tensor loss = at::cross_entropy_loss(classifier->logits(train.images.index_select(0, rows)),
                                              train.labels.index_select(0, rows));
     opt.zero_grad();
