@@ -94,3 +94,18 @@ TEST(Fashion, TwoTinyEpochsOfTheDemoConfig) {
                            "pytorch_lora_weights.safetensors"})
     EXPECT_TRUE(std::filesystem::exists(run.path(file))) << file;
 }
+
+// The weights in assets/fashion load through the empty model.path and draw the prompted classes:
+// the shipped classifier assigns most of 2 samples per class (10 DDIM steps) to the prompted class
+// (0.990 with the demo's 20 steps and 20 per class, assets/fashion/README.md).
+TEST(Fashion, ShippedWeightsDrawThePromptedClasses) {
+  Config c = load_config(std::string(NABLAGFN_SOURCE_DIR) + "/configs/fashion_nabla_db.jsonc");
+  c.run.device = "cpu";
+  c.model.path = "";
+  c.sample.n_steps = 10;
+  validate(c);
+  FashionModel model = make_fashion_pipeline(c);
+  at::Tensor images = sample_per_prompt(model.problem, model.problem.prompts, 2, 0, 20, Adapter::Off);  // [20, 1, 32, 32]
+  ASSERT_EQ(images.sizes().vec(), (std::vector<int64_t>{20, 1, 32, 32}));
+  EXPECT_GE(class_agreement(model.classifier, *model.text, images, model.problem.prompts), 0.8);
+}
