@@ -182,8 +182,11 @@ TrajectoryBatch gather_batches(Collectives& comm, const TrajectoryBatch& batch,
   if (comm.world_size() == 1) return batch;
   TrajectoryBatch out;
   out.prompts = gather_prompts(comm, batch.prompts, prompt_set);
-  for (auto [field, mine] : {std::pair{&out.cond, &batch.cond}, {&out.x, &batch.x}, {&out.eps_old, &batch.eps_old},
-                             {&out.log_prob, &batch.log_prob}, {&out.x0_prev, &batch.x0_prev},
+  for (auto [field, mine] : {std::pair{&out.cond, &batch.cond},
+                             {&out.x, &batch.x},
+                             {&out.eps_old, &batch.eps_old},
+                             {&out.log_prob, &batch.log_prob},
+                             {&out.x0_prev, &batch.x0_prev},
                              {&out.reward, &batch.reward}})
     if (mine->defined()) *field = gather_rows(comm, *mine, "trajectory gather");
   return out;

@@ -200,8 +200,8 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
                 std::to_string(plan.n_streams) + " streams x " + std::to_string(per_stream),
             "resume with the run's sample.* settings and run.data_streams");
     for (int s = plan.first_stream; s < plan.first_stream + plan.streams_per_rank; ++s)
-      lagged.push_back(to_device(state.lagged.select(at::arange(s * per_stream, (s + 1) * per_stream, at::kLong)),
-                                 problem.device));
+      lagged.push_back(
+          to_device(state.lagged.select(at::arange(s * per_stream, (s + 1) * per_stream, at::kLong)), problem.device));
   }
   TrainSummary summary;
   summary.updates = state.update;
@@ -263,8 +263,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
                              {"reward_std", reward_std}, {"seconds", seconds}};
     for (const auto& [k, v] : term_sums) record[k] = v / std::max(n_micro, 1);
     const bool last = epoch + 1 == tc.n_epochs;
-    const bool eval_due =
-        rank_evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
+    const bool eval_due = rank_evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
     if (eval_due)
       for (const auto& [k, v] : rank_evaluator->evaluate(problem, run, epoch, last)) {
         record[k] = v;
@@ -274,9 +273,9 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
     if (eval_due && comm->is_main()) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
     if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0)) {
       // The checkpoint holds every process's lagged batch, so any process count with the same streams resumes.
-      state = {epoch, summary.updates,
-               tc.data_lag == 1 ? gather_batches(*comm, TrajectoryBatch::cat(lagged), problem.prompts)
-                                : TrajectoryBatch()};
+      state = {
+          epoch, summary.updates,
+          tc.data_lag == 1 ? gather_batches(*comm, TrajectoryBatch::cat(lagged), problem.prompts) : TrajectoryBatch()};
       const std::vector<at::Tensor> rng_states = gather_generator_states(*comm, gens);
       if (comm->is_main())
         save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states, tc.keep_checkpoints);

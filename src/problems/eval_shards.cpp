@@ -49,8 +49,8 @@ at::Tensor EvalShards::gather(const std::vector<at::Tensor>& parts, const char* 
   const std::vector<EvalChunk> chunks = mine();
   TORCH_CHECK(parts.size() == chunks.size(), what, ": ", parts.size(), " parts for ", chunks.size(), " chunks");
   for (size_t i = 0; i < parts.size(); ++i)
-    TORCH_CHECK(parts[i].size(0) == rows_of(chunks[i]), what, ": chunk ", chunks[i].index, " gave ",
-                parts[i].size(0), " rows, not ", rows_of(chunks[i]));
+    TORCH_CHECK(parts[i].size(0) == rows_of(chunks[i]), what, ": chunk ", chunks[i].index, " gave ", parts[i].size(0),
+                " rows, not ", rows_of(chunks[i]));
   const int W = world_size();
   if (W == 1) return at::cat(parts).cpu();  // [n_rows, ...]
 

@@ -245,10 +245,10 @@ SDEvaluator::Drawn SDEvaluator::draw(Problem& problem, Adapter adapter, bool gri
     if (grid) shown.push_back(images.slice(0, 0, std::max<int64_t>(0, std::min(c.end, kGridMax) - c.begin)).cpu());
   }
   Drawn d;
-  d.reward = shards.gather(rewards, "SD evaluation rewards");  // [n]
+  d.reward = shards.gather(rewards, "SD evaluation rewards");                            // [n]
   if (problem.features) d.features = shards.gather(features, "SD evaluation features");  // [n, F]
-  if (keep_latents) d.latents = shards.gather(kept, "SD evaluation latents");             // [n, C, h, w]
-  if (grid) d.grid = shards.gather(shown, "SD evaluation grid", kGridMax);                // [min(n, 64), 3, H, W]
+  if (keep_latents) d.latents = shards.gather(kept, "SD evaluation latents");            // [n, C, h, w]
+  if (grid) d.grid = shards.gather(shown, "SD evaluation grid", kGridMax);               // [min(n, 64), 3, H, W]
   d.prompt_index = prompt_index;
   return d;
 }

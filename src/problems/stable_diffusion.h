@@ -48,12 +48,13 @@ StableDiffusion make_sd_pipeline(const Config& config);
 StableDiffusion make_stable_diffusion(const Config& config);
 
 // Evaluation of an SD policy: eval.n_samples samples for a fixed prompt list (the prompt set cycled), in
-// chunks of sample.batch_size with seeds eval.seed + k (problems/eval_shards.h: shared among the processes of
-// a data-parallel run, which gather rewards, features and the grid's images), reward_eval / reward_eval_std, diversity / prior_fid on the reward's CLIP image embedding
-// when it has one (problems/eval_metrics.h), a grid of the first 64 in samples/epoch_NNNN.png
-// (samples/pretrained.png for the pretrained model, epoch -1); at the
-// end the LoRA in the diffusers layout (pytorch_lora_weights.safetensors) and, when under 64 MiB,
-// final_samples.safetensors (latents, rewards) in the run directory.
+// chunks of sample.batch_size with seeds eval.seed + k (problems/eval_shards.h: shared among the processes
+// of a data-parallel run, which gather rewards, features and the grid's images); reward_eval /
+// reward_eval_std, diversity / prior_fid on the reward's CLIP image embedding when it has one
+// (problems/eval_metrics.h), a grid of the first 64 in samples/epoch_NNNN.png (samples/pretrained.png for
+// the pretrained model, epoch -1); at the end the LoRA in the diffusers layout
+// (pytorch_lora_weights.safetensors) and, when under 64 MiB, final_samples.safetensors (latents, rewards)
+// in the run directory.
 class SDEvaluator : public Evaluator {
  public:
   SDEvaluator(std::shared_ptr<SDDenoiser> denoiser, const Config& config)
