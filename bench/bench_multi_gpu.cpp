@@ -7,7 +7,8 @@
 // hidden state stands in), the VAE and a reward network: the reward is −mean(z²) of the final latents
 // (differentiable, through an identity decoder). Prints one line per epoch (epoch 0 includes warm-up),
 // the mean throughput of the later epochs, and the largest difference between rank 0's LoRA / flow weights
-// and every other rank's after training (0 when every rank applied the same averaged updates).
+// and every other rank's after training (0 when every rank applied the same averaged updates). The run
+// directory goes under $OUT. No evaluator: the sharded evaluation (problems/eval_shards.h) is not timed.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -87,7 +88,10 @@ int main(int argc, char** argv) {
     p.make_flow_net = [flow, device]() { return std::make_shared<UNetFlowNet>(flow, device); };
     auto algorithm = algorithm_registry().create(config.algorithm.name, p, config);
 
-    const std::string out = "bench-out/multi_gpu_run_" + std::to_string(env.world_size);
+    // The run directory under $OUT (bench/run_multi_gpu.sh's results folder; bench-out without it).
+    const char* out_root = std::getenv("OUT");
+    const std::string out = std::string(out_root && *out_root ? out_root : "bench-out") + "/multi_gpu_run_" +
+                            std::to_string(env.world_size);
     std::optional<RunDir> run;
     if (comm->is_main()) {
       remove_tree(out);

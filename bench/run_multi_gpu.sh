@@ -5,7 +5,7 @@
 # throughput at 1 (the global batch is the same at every N). From the repository root:
 #   bash bench/run_multi_gpu.sh [max_gpus]        EPOCHS (default 3; epoch 0 is warm-up), OUT, BUILD
 set -uo pipefail
-OUT=${OUT:-bench-out}
+export OUT=${OUT:-bench-out}  # bench_multi_gpu writes its run directories under it too
 BUILD=${BUILD:-build-gpu}
 EPOCHS=${EPOCHS:-3}
 mkdir -p "$OUT"

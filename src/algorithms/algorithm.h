@@ -14,6 +14,7 @@
 #include "algorithms/problem.h"
 #include "algorithms/trajectory.h"
 #include "config/config.h"
+#include "core/distributed.h"
 #include "core/registry.h"
 #include "io/tensor_io.h"
 
@@ -35,6 +36,7 @@ struct StepInfo {
   int update = 0;      // optimizer updates done so far
   at::Generator gen;        // the rank's CPU generator (transition draws, prompts, permutations)
   at::Generator noise_gen;  // the rank's generator on the problem's device (fresh noises); gen itself on the CPU
+  Collectives* comm = nullptr;  // the processes of a data-parallel run (core/distributed.h); null: this one alone
 };
 
 class Algorithm {

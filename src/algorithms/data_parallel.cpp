@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <tuple>
 
 #include "core/device.h"
@@ -154,6 +155,41 @@ void sum_terms_over_ranks(Collectives& comm, std::map<std::string, double>& term
   n_micro = static_cast<int>(t[0].item<double>());
   int i = 1;
   for (auto& [k, v] : term_sums) v = t[i++].item<double>();
+}
+
+at::Tensor gather_rows(Collectives& comm, const at::Tensor& rows, const char* what) {
+  if (comm.world_size() == 1) return rows;
+  return at::cat(comm.all_gather(rows.contiguous(), what));  // [W n, ...]
+}
+
+std::vector<std::string> gather_prompts(Collectives& comm, const std::vector<std::string>& prompts,
+                                        const std::vector<std::string>& prompt_set) {
+  if (comm.world_size() == 1) return prompts;
+  std::vector<int64_t> index;
+  for (const auto& p : prompts) {
+    const auto it = std::find(prompt_set.begin(), prompt_set.end(), p);
+    TORCH_CHECK(it != prompt_set.end(), "prompt '", p, "' is not in the problem's prompt set");
+    index.push_back(it - prompt_set.begin());
+  }
+  const at::Tensor all = gather_rows(comm, at::tensor(index, at::kLong), "prompt gather");  // [W n]
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < all.numel(); ++i) out.push_back(prompt_set[all[i].item<int64_t>()]);
+  return out;
+}
+
+TrajectoryBatch gather_batches(Collectives& comm, const TrajectoryBatch& batch,
+                               const std::vector<std::string>& prompt_set) {
+  if (comm.world_size() == 1) return batch;
+  TrajectoryBatch out;
+  out.prompts = gather_prompts(comm, batch.prompts, prompt_set);
+  for (auto [field, mine] : {std::pair{&out.cond, &batch.cond},
+                             {&out.x, &batch.x},
+                             {&out.eps_old, &batch.eps_old},
+                             {&out.log_prob, &batch.log_prob},
+                             {&out.x0_prev, &batch.x0_prev},
+                             {&out.reward, &batch.reward}})
+    if (mine->defined()) *field = gather_rows(comm, *mine, "trajectory gather");
+  return out;
 }
 
 std::vector<at::Tensor> gather_generator_states(Collectives& comm, const std::vector<at::Generator>& local) {

@@ -75,6 +75,17 @@ std::pair<double, double> global_reward_stats(Collectives& comm, const at::Tenso
 // Sums of logged loss terms and the micro-batch count, summed over the ranks (same keys on every rank).
 void sum_terms_over_ranks(Collectives& comm, std::map<std::string, double>& term_sums, int& n_micro);
 
+// Every rank's rows [n, ...] (the same shape on every rank), concatenated in rank order: [W n, ...] on
+// rows's device.
+at::Tensor gather_rows(Collectives& comm, const at::Tensor& rows, const char* what);
+// Every rank's prompts, concatenated in rank order; each must be one of prompt_set (sent as its index).
+std::vector<std::string> gather_prompts(Collectives& comm, const std::vector<std::string>& prompts,
+                                        const std::vector<std::string>& prompt_set);
+// Every rank's batch (the same size and fields on every rank), concatenated in rank order, i.e. in stream
+// order: what a checkpoint keeps of the lagged buffer.
+TrajectoryBatch gather_batches(Collectives& comm, const TrajectoryBatch& batch,
+                               const std::vector<std::string>& prompt_set);
+
 // Every stream's generator state (uint8 [N]), gathered from all ranks, indexed by stream.
 std::vector<at::Tensor> gather_generator_states(Collectives& comm, const std::vector<at::Generator>& local);
 

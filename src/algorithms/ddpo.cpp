@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "algorithms/baseline_utils.h"
+#include "algorithms/data_parallel.h"
 #include "algorithms/transition_sampling.h"
 #include "algorithms/transition_utils.h"
 #include "schedulers/gaussian_policy.h"
@@ -20,10 +21,18 @@ RolloutOptions DDPO::rollout_options() const {
   return o;
 }
 
-void DDPO::begin_epoch(const TrajectoryBatch& buffer, const StepInfo&) {
-  at::Tensor r = buffer.reward.to(at::kCPU).to(at::kDouble).contiguous();  // [N]
+void DDPO::begin_epoch(const TrajectoryBatch& buffer, const StepInfo& info) {
+  at::Tensor r = buffer.reward.to(at::kCPU).to(at::kDouble);  // [N]
+  std::vector<std::string> prompts = buffer.prompts;
+  // Every process's rewards of the epoch, in stream order (DDPO train.py's accelerator.gather before
+  // stat_tracker.update): W processes normalise exactly as 1 process with the same global batch.
+  if (info.comm != nullptr) {
+    r = gather_rows(*info.comm, r, "DDPO reward gather");  // [W N]
+    prompts = gather_prompts(*info.comm, prompts, problem_.prompts);
+  }
+  r = r.contiguous();
   std::vector<double> rewards(r.data_ptr<double>(), r.data_ptr<double>() + r.numel());
-  stats_.update(buffer.prompts, rewards);
+  stats_.update(prompts, rewards);
 }
 
 LossTerms DDPO::accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) {

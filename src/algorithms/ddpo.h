@@ -7,8 +7,8 @@
 //   L = mean over (trajectory, trained step) of max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε)).
 // What changed: trained steps come from sample_transitions (train.timestep_fraction; DDPO's own configs
 // train every step, timestep_fraction = 1) instead of a per-trajectory permutation prefix; the statistics
-// are updated once per epoch in begin_epoch() with the training buffer's rewards; no inner epochs. Needs no
-// reward gradient, so it also trains on non-differentiable rewards.
+// are updated once per epoch in begin_epoch() with the training buffer's rewards of every process; no inner
+// epochs. Needs no reward gradient, so it also trains on non-differentiable rewards.
 #include "algorithms/algorithm.h"
 #include "algorithms/per_prompt_stats.h"
 

@@ -150,10 +150,6 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   if (run.resumed() &&
       load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gens, plan.first_stream))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
-  require(comm->world_size() == 1 || state.lagged.size() == 0,
-          "resuming a run of several processes with train.data_lag=1: the checkpoint holds the main process's "
-          "lagged batch only",
-          "resume it in one process with run.data_streams set to the process count, or start it afresh");
   broadcast_parameters(*comm, groups);
   // Rows a killed run wrote after its last checkpoint go; with no checkpoint the pretrained row (epoch -1) goes
   // too, since it is written again below.
@@ -180,22 +176,32 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
     tb = std::make_unique<TensorBoardWriter>(run.root());
     bar.emplace("training", tc.n_epochs - (state.epoch + 1));
   }
-  Evaluator* main_evaluator = comm->is_main() ? evaluator : nullptr;
+  // Evaluation runs on the main process alone, or on every process when the evaluator shares its samples
+  // among them; either way only the main process writes.
+  const bool shared_eval = evaluator && comm->world_size() > 1 && evaluator->share_with(comm);
+  Evaluator* rank_evaluator = comm->is_main() || shared_eval ? evaluator : nullptr;
+  if (shared_eval) NABLAGFN_INFO("evaluation shared by the %d processes", comm->world_size());
   // Row epoch -1 (updates 0): the pretrained model before any update; its reward_mean is the evaluation's
   // mean reward, there being no training batch. A resumed run has it already.
-  if (main_evaluator && state.epoch < 0) {
+  if (rank_evaluator && state.epoch < 0) {
     nlohmann::json record = {{"epoch", -1}, {"updates", 0}};
-    for (const auto& [k, v] : main_evaluator->evaluate(problem, run, -1, false)) record[k] = v;
+    for (const auto& [k, v] : rank_evaluator->evaluate(problem, run, -1, false)) record[k] = v;
     if (record.contains("reward_eval")) record["reward_mean"] = record["reward_eval"];
-    log_row(*metrics, *tb, record, main_evaluator, true);
+    if (metrics) log_row(*metrics, *tb, record, rank_evaluator, true);
   }
   const RolloutOptions rollout_opts = algorithm.rollout_options();
-  // The lagged buffer, one batch per stream (a checkpoint holds them concatenated in stream order).
+  // The lagged buffer, one batch per stream of this process (a checkpoint holds every stream's, concatenated
+  // in stream order).
   std::vector<TrajectoryBatch> lagged;
   if (state.lagged.size() > 0) {
-    const at::Tensor lagged_idx = at::arange(state.lagged.size(), at::kLong);
-    for (const at::Tensor& part : lagged_idx.chunk(static_cast<int64_t>(gens.size())))
-      lagged.push_back(to_device(state.lagged.select(part), problem.device));
+    const int64_t per_stream = static_cast<int64_t>(plan.sample_batches) * plan.sample_batch_size;
+    require(state.lagged.size() == per_stream * plan.n_streams,
+            "the checkpoint's lagged batch holds " + std::to_string(state.lagged.size()) + " trajectories, not " +
+                std::to_string(plan.n_streams) + " streams x " + std::to_string(per_stream),
+            "resume with the run's sample.* settings and run.data_streams");
+    for (int s = plan.first_stream; s < plan.first_stream + plan.streams_per_rank; ++s)
+      lagged.push_back(
+          to_device(state.lagged.select(at::arange(s * per_stream, (s + 1) * per_stream, at::kLong)), problem.device));
   }
   TrainSummary summary;
   summary.updates = state.update;
@@ -213,7 +219,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
     std::vector<TrajectoryBatch> data = tc.data_lag == 1 ? lagged : fresh;
     if (tc.data_lag == 1) lagged = fresh;
 
-    StepInfo info{epoch, tc.n_epochs, summary.updates, gens[0], noise_gens[0]};
+    StepInfo info{epoch, tc.n_epochs, summary.updates, gens[0], noise_gens[0], comm};
     algorithm.begin_epoch(data.size() == 1 ? data[0] : TrajectoryBatch::cat(data), info);
     std::vector<at::Tensor> perms;
     for (size_t j = 0; j < gens.size(); ++j) perms.push_back(at::randperm(data[j].size(), gens[j], at::kLong));
@@ -257,17 +263,19 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
                              {"reward_std", reward_std}, {"seconds", seconds}};
     for (const auto& [k, v] : term_sums) record[k] = v / std::max(n_micro, 1);
     const bool last = epoch + 1 == tc.n_epochs;
-    const bool eval_due =
-        main_evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
+    const bool eval_due = rank_evaluator && (last || (config.eval.every > 0 && (epoch + 1) % config.eval.every == 0));
     if (eval_due)
-      for (const auto& [k, v] : main_evaluator->evaluate(problem, run, epoch, last)) {
+      for (const auto& [k, v] : rank_evaluator->evaluate(problem, run, epoch, last)) {
         record[k] = v;
         if (last) summary.final_metrics[k] = v;
       }
-    if (metrics) log_row(*metrics, *tb, record, main_evaluator, eval_due);
-    if (eval_due) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
-    state = {epoch, summary.updates, tc.data_lag == 1 ? TrajectoryBatch::cat(lagged) : TrajectoryBatch()};
+    if (metrics) log_row(*metrics, *tb, record, rank_evaluator, eval_due);
+    if (eval_due && comm->is_main()) plot_training_curves(run.path(RunDir::kMetricsFile), run.path("plots"));
     if (last || (tc.save_every > 0 && (epoch + 1) % tc.save_every == 0)) {
+      // The checkpoint holds every process's lagged batch, so any process count with the same streams resumes.
+      state = {
+          epoch, summary.updates,
+          tc.data_lag == 1 ? gather_batches(*comm, TrajectoryBatch::cat(lagged), problem.prompts) : TrajectoryBatch()};
       const std::vector<at::Tensor> rng_states = gather_generator_states(*comm, gens);
       if (comm->is_main())
         save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states, tc.keep_checkpoints);

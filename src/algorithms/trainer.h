@@ -27,6 +27,11 @@ class Evaluator {
   // The pictures the last evaluate() wrote, as (tag, PNG path): the trainer copies them into the
   // TensorBoard event file.
   virtual std::vector<std::pair<std::string, std::string>> images() const { return {}; }
+  // Offers the processes of a data-parallel run (comm outlives the evaluator's use of it): true when the
+  // evaluator shares its samples among them (problems/eval_shards.h); the trainer then calls evaluate() on
+  // every process with the same arguments, and only the main process writes. false: the main process
+  // evaluates alone while the others wait.
+  virtual bool share_with(Collectives* comm) { return false; }
 };
 
 struct TrainSummary {
@@ -37,7 +42,8 @@ struct TrainSummary {
 
 // Trains problem's policy with algorithm under config, writing into run. Resumes from the latest
 // checkpoint in run when run.resumed(). With comm (several processes, algorithms/data_parallel.h) each
-// process trains on its share of the data; the main process alone writes into run and evaluates.
+// process trains on its share of the data; the main process alone writes into run, and evaluates unless the
+// evaluator shares its work (Evaluator::share_with).
 TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config, const RunDir& run,
                    Evaluator* evaluator, Collectives* comm = nullptr);
 

@@ -3,7 +3,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <cctype>
 #include <cstdio>
@@ -18,6 +17,7 @@
 #include "models/pixel_decoder.h"
 #include "models/unet_flow_net.h"
 #include "models/unet_scalar_flow_net.h"
+#include "problems/eval_shards.h"
 #include "problems/fashion_data.h"
 #include "problems/stable_diffusion.h"
 #include "rewards/registry.h"
@@ -143,23 +143,23 @@ FashionModel make_fashion(const Config& config) {
   return fm;
 }
 
-at::Tensor sample_per_prompt(Problem& problem, const std::vector<std::string>& prompts, int64_t n, uint64_t seed,
-                             int64_t batch, Adapter adapter) {
-  const int64_t total = n * static_cast<int64_t>(prompts.size());
-  std::vector<int64_t> shape{total};
-  shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
-  at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(seed));  // [P·n, C, H, W]
-  at::Generator gen = make_device_generator(problem.device, seed + 1);
+at::Tensor sample_per_prompt(Problem& problem, const std::vector<std::string>& prompts, int64_t n,
+                             const EvalShards& shards, Adapter adapter) {
+  TORCH_CHECK(shards.n() == n * static_cast<int64_t>(prompts.size()), "sample_per_prompt: ", shards.n(),
+              " evaluation rows for ", prompts.size(), " prompts x ", n);
   std::vector<at::Tensor> images;
-  for (int64_t b = 0; b < total; b += batch) {
-    const int64_t e = std::min(total, b + batch);
-    std::vector<std::string> batch_prompts;
-    for (int64_t i = b; i < e; ++i) batch_prompts.push_back(prompts[i / n]);
-    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device), batch_prompts, gen, adapter);
+  for (const EvalChunk& c : shards.mine()) {
+    auto [gen, noise_gen] = chunk_generators(c, problem.device);
+    std::vector<int64_t> shape{c.size()};
+    shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
+    at::Tensor x0 = at::randn(shape, gen);  // [b, C, H, W]
+    std::vector<std::string> chunk_prompts;
+    for (int64_t i = c.begin; i < c.end; ++i) chunk_prompts.push_back(prompts[i / n]);
+    at::Tensor z = sample_final(problem, x0.to(problem.device), chunk_prompts, noise_gen, adapter);
     at::NoGradGuard no_grad;
     images.push_back(problem.decoder->decode(z));  // [b, C, H, W] in [0, 1]
   }
-  return at::cat(images);  // [P·n, C, H, W]
+  return shards.gather(images, "fashion evaluation images");  // [P·n, C, H, W]
 }
 
 double class_agreement(FashionClassifier& classifier, const ClassPromptEncoder& text, const at::Tensor& images,
@@ -174,7 +174,8 @@ double class_agreement(FashionClassifier& classifier, const ClassPromptEncoder& 
 std::map<std::string, double> FashionEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
   const auto& prompts = problem.prompts;
   const int64_t n = std::max<int64_t>(1, config_.eval.n_samples / static_cast<int64_t>(prompts.size()));
-  const int64_t batch = std::max(1, config_.sample.batch_size);
+  const EvalShards shards(n * static_cast<int64_t>(prompts.size()), config_.sample.batch_size, config_.eval.seed,
+                          comm_);
   std::vector<std::string> row_prompts;
   std::vector<int64_t> prompt_index;  // prompt-major rows
   for (size_t p = 0; p < prompts.size(); ++p) {
@@ -182,29 +183,31 @@ std::map<std::string, double> FashionEvaluator::evaluate(Problem& problem, const
     prompt_index.insert(prompt_index.end(), n, static_cast<int64_t>(p));
   }
   std::map<std::string, double> out;
-  // One evaluation of the policy (prefix "") or of the pretrained model ("pretrained_").
-  auto measure = [&](const at::Tensor& images, const std::string& prefix) {
+  // One evaluation of the policy (prefix "") or of the pretrained model ("pretrained_"), images on the CPU.
+  auto measure = [&](const at::Tensor& images_cpu, const std::string& prefix) {
     at::NoGradGuard no_grad;
+    const at::Tensor images = images_cpu.to(problem.device);
     at::Tensor r = problem.reward->score(images, row_prompts).to(at::kFloat).cpu();  // [P·n]
     out[prefix + "reward_eval"] = r.mean().item<double>();
     out[prefix + "reward_eval_std"] = r.numel() > 1 ? r.std().item<double>() : 0.0;
     out[prefix + "class_agreement"] = class_agreement(model_.classifier, *model_.text, images, prompts);
   };
-  at::Tensor after = sample_per_prompt(problem, prompts, n, config_.eval.seed, batch, Adapter::On);  // [P·n, 1, H, W]
+  const at::Tensor after = sample_per_prompt(problem, prompts, n, shards, Adapter::On);  // [P·n, 1, H, W]
   measure(after, "");
   auto draw_before = [&](Adapter adapter) {
-    before_ = sample_per_prompt(problem, prompts, n, config_.eval.seed, batch, adapter).cpu();  // [P·n, 1, H, W]
-    return features_of(problem, before_);
+    before_ = sample_per_prompt(problem, prompts, n, shards, adapter);  // [P·n, 1, H, W]
+    return features_of(problem, before_.to(problem.device));
   };
-  for (const auto& [key, value] : reference_.compare(problem, features_of(problem, after), prompt_index, draw_before))
+  const at::Tensor after_features = features_of(problem, after.to(problem.device));  // [P·n, D]
+  for (const auto& [key, value] : reference_.compare(problem, after_features, prompt_index, draw_before))
     out[key] = value;
-  after = after.cpu();
+  if (final && !before_.defined()) draw_before(Adapter::Off);
+  if (final) measure(before_, "pretrained_");
+  if (comm_ != nullptr && !comm_->is_main()) return out;  // the main process writes
   char name[64];
   std::snprintf(name, sizeof name, "samples/epoch_%04d.png", epoch);
   write_png(run.path(name), make_grid(after, static_cast<int>(n)));
   if (final) {
-    if (!before_.defined()) draw_before(Adapter::Off);
-    measure(before_.to(problem.device), "pretrained_");
     for (size_t p = 0; p < prompts.size(); ++p) {
       const int64_t b = static_cast<int64_t>(p) * n;
       write_png(run.path("samples/before_" + slug(prompts[p]) + ".png"), make_grid(before_.slice(0, b, b + n), 8));

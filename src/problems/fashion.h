@@ -19,6 +19,7 @@
 #include "models/fashion_classifier.h"
 #include "models/sd_denoiser.h"
 #include "problems/eval_metrics.h"
+#include "problems/eval_shards.h"
 #include "problems/factory.h"
 
 namespace nablagfn {
@@ -49,16 +50,18 @@ FashionModel make_fashion_pipeline(const Config& config);
 // (UNetFlowNet of model.flow_block_out_channels, without attention at the 32×32 level).
 FashionModel make_fashion(const Config& config);
 
-// n samples of each prompt from seed (initial noise from a CPU generator, step noise from seed + 1),
-// decoded -> images [P·n, 1, 32, 32] in [0, 1], prompt-major (rows p·n .. p·n + n − 1 show prompts[p]).
-at::Tensor sample_per_prompt(Problem& problem, const std::vector<std::string>& prompts, int64_t n, uint64_t seed,
-                             int64_t batch, Adapter adapter);
+// n samples of each prompt, drawn in the chunks of shards (problems/eval_shards.h; its set is the P·n rows:
+// initial noise from each chunk's CPU generator, step noise on the problem's device) and decoded -> images
+// [P·n, 1, 32, 32] in [0, 1] on the CPU, prompt-major (rows p·n .. p·n + n − 1 show prompts[p]).
+at::Tensor sample_per_prompt(Problem& problem, const std::vector<std::string>& prompts, int64_t n,
+                             const EvalShards& shards, Adapter adapter);
 
 // Share of images [P·n, 1, 32, 32] (prompt-major as above) that the classifier assigns to their prompt's class.
 double class_agreement(FashionClassifier& classifier, const ClassPromptEncoder& text, const at::Tensor& images,
                        const std::vector<std::string>& prompts);
 
-// Evaluation: eval.n_samples / 10 samples per class from eval.seed; reward_eval, reward_eval_std,
+// Evaluation: eval.n_samples / 10 samples per class in chunks of sample.batch_size from seeds eval.seed + k
+// (shared among the processes of a data-parallel run, which gather the images); reward_eval, reward_eval_std,
 // class_agreement, diversity and prior_fid on the classifier's features against the pretrained model's
 // samples from the same noise; samples/epoch_NNNN.png (one row per class). At the end also the pretrained
 // model's own figures (pretrained_reward_eval, pretrained_class_agreement), before/after grids
@@ -67,12 +70,17 @@ class FashionEvaluator : public Evaluator {
  public:
   FashionEvaluator(FashionModel& model, const Config& config) : model_(model), config_(config) {}
   std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) override;
+  bool share_with(Collectives* comm) override {
+    comm_ = comm;
+    return true;
+  }
 
  private:
   FashionModel& model_;
   const Config& config_;
+  Collectives* comm_ = nullptr;
   PriorReference reference_;
-  at::Tensor before_;  // [P·n, 1, H, W] the pretrained model's evaluation samples, drawn once
+  at::Tensor before_;  // [P·n, 1, H, W] the pretrained model's evaluation samples (CPU), drawn once
 };
 
 // model.kind "fashion" for problems/factory.cpp.

@@ -232,12 +232,14 @@ void pretrain_fashion(const Config& config, const RunDir& run) {
   eval_config.model.kind = "fashion";
   eval_config.model.path = run.root();
   FashionModel model = make_fashion_pipeline(eval_config);
-  at::Tensor images = sample_per_prompt(model.problem, model.problem.prompts, c.n_agreement_samples,
-                                        static_cast<uint64_t>(config.eval.seed), std::max(1, config.sample.batch_size),
+  const EvalShards shards(c.n_agreement_samples * static_cast<int64_t>(model.problem.prompts.size()),
+                          config.sample.batch_size, static_cast<uint64_t>(config.eval.seed));
+  at::Tensor images = sample_per_prompt(model.problem, model.problem.prompts, c.n_agreement_samples, shards,
                                         Adapter::Off);  // [10·n, 1, 32, 32]
-  const double agreement = class_agreement(model.classifier, *model.text, images, model.problem.prompts);
+  const double agreement =
+      class_agreement(model.classifier, *model.text, images.to(model.problem.device), model.problem.prompts);
   NABLAGFN_INFO("class agreement of the pretrained model's samples %.4f", agreement);
-  write_png(run.path("samples/pretrained.png"), make_grid(images.cpu(), c.n_agreement_samples));
+  write_png(run.path("samples/pretrained.png"), make_grid(images, c.n_agreement_samples));
   const nlohmann::json summary = {{"classifier_test_accuracy", accuracy},
                                   {"class_agreement", agreement},
                                   {"final_loss_ema", loss_avg},

@@ -4,7 +4,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 #include <cstdio>
@@ -24,6 +23,7 @@
 #include "models/unet_scalar_flow_net.h"
 #include "models/vae_decoder.h"
 #include "problems/eval_metrics.h"
+#include "problems/eval_shards.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
 
@@ -217,52 +217,52 @@ StableDiffusion make_stable_diffusion(const Config& config) {
   return sd;
 }
 
-SDEvaluator::Drawn SDEvaluator::draw(Problem& problem, Adapter adapter) const {
+SDEvaluator::Drawn SDEvaluator::draw(Problem& problem, Adapter adapter, bool grid, bool latents) const {
   const int64_t n = config_.eval.n_samples;
-  const int64_t batch = std::max(1, config_.sample.batch_size);
   const int64_t kGridMax = 64;
   const int64_t kFinalMaxBytes = int64_t{64} << 20;
-  require(n >= 1, "eval.n_samples must be >= 1", "the SD evaluation draws that many samples");
-  std::vector<int64_t> shape{n};
-  shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
-  // Initial noise from a CPU generator (the same on every device), step noise on the problem's device.
-  at::Tensor x0_all = at::randn(shape, at::detail::createCPUGenerator(config_.eval.seed),
-                                at::TensorOptions().dtype(problem.latent_dtype));  // [n, C, h, w]
-  at::Generator gen = make_device_generator(problem.device, config_.eval.seed + 1);
-  const bool keep_latents = x0_all.numel() * 4 + n * 4 < kFinalMaxBytes;
+  const EvalShards shards(n, config_.sample.batch_size, config_.eval.seed, comm_);
+  int64_t sample_numel = 1;
+  for (int64_t d : problem.latent_shape) sample_numel *= d;
+  const bool keep_latents = latents && n * (sample_numel + 1) * 4 < kFinalMaxBytes;
   const std::vector<int64_t> prompt_index = cycled_prompt_index(n, static_cast<int64_t>(problem.prompts.size()));
 
-  std::vector<at::Tensor> rewards, latents, shown, features;
-  for (int64_t b = 0; b < n; b += batch) {
-    const int64_t e = std::min(n, b + batch);
+  std::vector<at::Tensor> rewards, features, kept, shown;
+  for (const EvalChunk& c : shards.mine()) {
+    // Initial noise from a CPU generator (the same on every device), step noise on the problem's device.
+    auto [gen, noise_gen] = chunk_generators(c, problem.device);
+    std::vector<int64_t> shape{c.size()};
+    shape.insert(shape.end(), problem.latent_shape.begin(), problem.latent_shape.end());
+    at::Tensor x0 = at::randn(shape, gen, at::TensorOptions().dtype(problem.latent_dtype));  // [b, C, h, w]
     std::vector<std::string> prompts;
-    for (int64_t i = b; i < e; ++i) prompts.push_back(problem.prompts[prompt_index[i]]);
-    at::Tensor z = sample_final(problem, x0_all.slice(0, b, e).to(problem.device), prompts, gen, adapter);  // [b, C, h, w]
+    for (int64_t i = c.begin; i < c.end; ++i) prompts.push_back(problem.prompts[prompt_index[i]]);
+    at::Tensor z = sample_final(problem, x0.to(problem.device), prompts, noise_gen, adapter);  // [b, C, h, w]
     at::NoGradGuard no_grad;
     at::Tensor images = problem.decoder->decode(z);  // [b, 3, H, W] float32 in [0, 1]
     rewards.push_back(problem.reward->score(images, prompts).to(at::kFloat).cpu());
     if (problem.features) features.push_back(features_of(problem, images));  // [b, F]
-    if (keep_latents) latents.push_back(z.to(at::kFloat).cpu());
-    if (b < kGridMax) shown.push_back(images.slice(0, 0, std::min(e, kGridMax) - b).cpu());
+    if (keep_latents) kept.push_back(z.to(at::kFloat).cpu());
+    if (grid) shown.push_back(images.slice(0, 0, std::max<int64_t>(0, std::min(c.end, kGridMax) - c.begin)).cpu());
   }
   Drawn d;
-  d.reward = at::cat(rewards);  // [n]
-  if (!features.empty()) d.features = at::cat(features);  // [n, F]
-  if (keep_latents) d.latents = at::cat(latents);          // [n, C, h, w]
-  d.grid = at::cat(shown);                                 // [min(n, 64), 3, H, W]
+  d.reward = shards.gather(rewards, "SD evaluation rewards");                            // [n]
+  if (problem.features) d.features = shards.gather(features, "SD evaluation features");  // [n, F]
+  if (keep_latents) d.latents = shards.gather(kept, "SD evaluation latents");            // [n, C, h, w]
+  if (grid) d.grid = shards.gather(shown, "SD evaluation grid", kGridMax);               // [min(n, 64), 3, H, W]
   d.prompt_index = prompt_index;
   return d;
 }
 
 std::map<std::string, double> SDEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
-  const Drawn d = draw(problem, Adapter::On);
+  const Drawn d = draw(problem, Adapter::On, /*grid=*/true, /*latents=*/final);
   const int64_t n = d.reward.size(0);
   std::map<std::string, double> out;
   out["reward_eval"] = d.reward.mean().item<double>();
   out["reward_eval_std"] = n > 1 ? d.reward.std().item<double>() : 0.0;
   auto drift = reference_.compare(problem, d.features, d.prompt_index,
-                                  [&](Adapter a) { return draw(problem, a).features; });
+                                  [&](Adapter a) { return draw(problem, a, false, false).features; });
   out.insert(drift.begin(), drift.end());
+  if (comm_ != nullptr && !comm_->is_main()) return out;  // the main process writes
 
   const int n_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(d.grid.size(0)))));
   char name[64];

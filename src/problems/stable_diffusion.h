@@ -47,30 +47,38 @@ StableDiffusion make_sd_pipeline(const Config& config);
 // make_scalar_flow_net (UNetScalarFlowNet of the same blocks, DAG-DB / residual DB).
 StableDiffusion make_stable_diffusion(const Config& config);
 
-// Evaluation of an SD policy: eval.n_samples samples from eval.seed for a fixed prompt list (the prompt
-// set cycled), reward_eval / reward_eval_std, diversity / prior_fid on the reward's CLIP image embedding
-// when it has one (problems/eval_metrics.h), a grid of the first 64 in samples/epoch_NNNN.png
-// (samples/pretrained.png for the pretrained model, epoch -1); at the
-// end the LoRA in the diffusers layout (pytorch_lora_weights.safetensors) and, when under 64 MiB,
-// final_samples.safetensors (latents, rewards) in the run directory.
+// Evaluation of an SD policy: eval.n_samples samples for a fixed prompt list (the prompt set cycled), in
+// chunks of sample.batch_size with seeds eval.seed + k (problems/eval_shards.h: shared among the processes
+// of a data-parallel run, which gather rewards, features and the grid's images); reward_eval /
+// reward_eval_std, diversity / prior_fid on the reward's CLIP image embedding when it has one
+// (problems/eval_metrics.h), a grid of the first 64 in samples/epoch_NNNN.png (samples/pretrained.png for
+// the pretrained model, epoch -1); at the end the LoRA in the diffusers layout
+// (pytorch_lora_weights.safetensors) and, when under 64 MiB, final_samples.safetensors (latents, rewards)
+// in the run directory.
 class SDEvaluator : public Evaluator {
  public:
   SDEvaluator(std::shared_ptr<SDDenoiser> denoiser, const Config& config)
       : denoiser_(std::move(denoiser)), config_(config) {}
   std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) override;
   std::vector<std::pair<std::string, std::string>> images() const override { return images_; }
+  bool share_with(Collectives* comm) override {
+    comm_ = comm;
+    return true;
+  }
 
  private:
   struct Drawn {
     at::Tensor reward;    // [n]
     at::Tensor features;  // [n, F], undefined without problem.features
-    at::Tensor latents;   // [n, C, h, w] float32, undefined past 64 MiB
-    at::Tensor grid;      // [min(n, 64), 3, H, W] the first decoded images
+    at::Tensor latents;   // [n, C, h, w] float32, undefined unless asked for or past 64 MiB
+    at::Tensor grid;      // [min(n, 64), 3, H, W] the first decoded images, undefined unless asked for
     std::vector<int64_t> prompt_index;
   };
-  Drawn draw(Problem& problem, Adapter adapter) const;  // the fixed evaluation set, in sample.batch_size batches
+  // The fixed evaluation set (everything on the CPU); grid and latents only when asked for.
+  Drawn draw(Problem& problem, Adapter adapter, bool grid, bool latents) const;
   std::shared_ptr<SDDenoiser> denoiser_;
   const Config& config_;
+  Collectives* comm_ = nullptr;
   PriorReference reference_;
   std::vector<std::pair<std::string, std::string>> images_;
 };

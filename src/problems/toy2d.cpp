@@ -9,6 +9,7 @@
 #include "metrics/plot.h"
 #include "models/toy_models.h"
 #include "problems/eval_metrics.h"
+#include "problems/eval_shards.h"
 #include "rewards/analytic.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
@@ -104,10 +105,15 @@ Toy2D make_toy2d(const Config& config, at::ScalarType dtype) {
 }
 
 at::Tensor Toy2DEvaluator::draw(Problem& problem, Adapter adapter) const {
-  at::Generator gen = at::detail::createCPUGenerator(config_.eval.seed);
-  const int64_t n = config_.eval.n_samples;
-  at::Tensor x0 = at::randn({n, 2}, gen, at::TensorOptions().dtype(problem.latent_dtype));
-  return sample_final(problem, x0.to(problem.device), std::vector<std::string>(n, ""), gen, adapter);  // [n, 2]
+  const EvalShards shards(config_.eval.n_samples, config_.sample.batch_size, config_.eval.seed, comm_);
+  std::vector<at::Tensor> parts;
+  for (const EvalChunk& c : shards.mine()) {
+    auto [gen, noise_gen] = chunk_generators(c, problem.device);
+    at::Tensor x0 = at::randn({c.size(), 2}, gen, at::TensorOptions().dtype(problem.latent_dtype));  // [b, 2]
+    parts.push_back(
+        sample_final(problem, x0.to(problem.device), std::vector<std::string>(c.size(), ""), noise_gen, adapter));
+  }
+  return shards.gather(parts, "toy evaluation samples");  // [n, 2]
 }
 
 std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const RunDir& run, int epoch, bool final) {
@@ -117,12 +123,13 @@ std::map<std::string, double> Toy2DEvaluator::evaluate(Problem& problem, const R
   std::map<std::string, double> out;
   out["tv_modes"] = total_variation(masses, with_off_bin(toy_.target.weights()));
   out["off_mass"] = masses[M].item<double>();
-  out["reward_eval"] = problem.reward->score(samples, {}).mean().item<double>();
+  out["reward_eval"] = problem.reward->score(samples.to(problem.device), {}).mean().item<double>();
   for (int64_t i = 0; i < M; ++i) out["mass_" + std::to_string(i)] = masses[i].item<double>();
   auto drift = reference_.compare(problem, features_of(problem, samples), cycled_prompt_index(samples.size(0), 1),
                                   [&](Adapter a) { return features_of(problem, draw(problem, a)); });
   out.insert(drift.begin(), drift.end());
   images_.clear();
+  if (comm_ != nullptr && !comm_->is_main()) return out;  // the main process writes
   if (final || epoch < 0) {
     const std::string suffix = final ? "" : "_pretrained";
     write_toy_plots(toy_, samples, masses, run.path("plots"), suffix, out["tv_modes"]);

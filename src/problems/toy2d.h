@@ -24,7 +24,8 @@ struct Toy2D {
 Toy2D make_toy2d(const Config& config, at::ScalarType dtype);
 at::ScalarType toy_dtype(const Config& config);
 
-// Evaluation: draws eval.n_samples from the policy with a fixed seed, reports tv_modes (total variation
+// Evaluation: draws eval.n_samples from the policy in chunks of sample.batch_size with fixed seeds
+// (problems/eval_shards.h: shared among the processes of a data-parallel run), reports tv_modes (total variation
 // of per-mode masses to the exact target's), reward_eval, mass_i, diversity and prior_fid of the points
 // (problems/eval_metrics.h); for the pretrained model (epoch -1) plots/samples_pretrained.png and
 // plots/mode_masses_pretrained.png; at the end final_samples.safetensors and plots (samples over the
@@ -34,11 +35,16 @@ class Toy2DEvaluator : public Evaluator {
   Toy2DEvaluator(const Toy2D& toy, const Config& config) : toy_(toy), config_(config) {}
   std::map<std::string, double> evaluate(Problem& problem, const RunDir& run, int epoch, bool final) override;
   std::vector<std::pair<std::string, std::string>> images() const override { return images_; }
+  bool share_with(Collectives* comm) override {
+    comm_ = comm;
+    return true;
+  }
 
  private:
-  at::Tensor draw(Problem& problem, Adapter adapter) const;  // the fixed evaluation samples [n, 2]
+  at::Tensor draw(Problem& problem, Adapter adapter) const;  // the fixed evaluation samples [n, 2] on the CPU
   const Toy2D& toy_;
   const Config& config_;
+  Collectives* comm_ = nullptr;
   PriorReference reference_;
   std::vector<std::pair<std::string, std::string>> images_;
 };
