@@ -18,6 +18,7 @@
 #include "problems/factory.h"
 #include "problems/fashion.h"
 #include "problems/fashion_data.h"
+#include "problems/eval_shards.h"
 #include "problems/fashion_pretrain.h"
 
 using namespace nablagfn;
@@ -105,7 +106,7 @@ TEST(Fashion, ShippedWeightsDrawThePromptedClasses) {
   c.sample.n_steps = 10;
   validate(c);
   FashionModel model = make_fashion_pipeline(c);
-  at::Tensor images = sample_per_prompt(model.problem, model.problem.prompts, 2, 0, 20, Adapter::Off);  // [20, 1, 32, 32]
+  at::Tensor images = sample_per_prompt(model.problem, model.problem.prompts, 2, EvalShards(20, 20, 0), Adapter::Off);  // [20, 1, 32, 32]
   ASSERT_EQ(images.sizes().vec(), (std::vector<int64_t>{20, 1, 32, 32}));
   EXPECT_GE(class_agreement(model.classifier, *model.text, images, model.problem.prompts), 0.8);
 }
