@@ -1,5 +1,4 @@
-# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo);
-#              the 2-D toy while assets/fashion holds no pretrained weights (see assets/fashion/README.md)
+# make demo  - installs what is missing, builds, finetunes the embedded Fashion-MNIST model (runs/demo)
 # make test  - installs what is missing, builds, runs the CPU test suite (every label but gpu)
 # make build - configure + build only
 # make format - clang-format (.clang-format) the lines changed against $(FORMAT_BASE), nothing else
@@ -29,11 +28,7 @@ test: build
 # runs/demo is the demo's own folder: a second `make demo` starts it afresh.
 demo: build
 	rm -rf runs/demo
-	if [ -f assets/fashion/unet/diffusion_pytorch_model.safetensors ]; then \
-	  $(BUILD)/nablagfn train --config configs/fashion_nabla_db.jsonc --out runs/demo; \
-	else \
-	  $(BUILD)/nablagfn train --config configs/toy2d_td_backup.jsonc --out runs/demo; \
-	fi
+	$(BUILD)/nablagfn train --config configs/fashion_td_backup.jsonc --out runs/demo
 
 format:
 	git clang-format --style=file $(FORMAT_BASE) -- src tests bench tools
