@@ -114,7 +114,8 @@ int run_eval(const std::vector<std::string>& args) {
   write_file_atomic(join_path(out, "eval.jsonl"), jsonl);
   pareto_png(join_path(out, "pareto_diversity.png"), "diversity", "diversity (mean pairwise cosine distance)",
              evaluated);
-  pareto_png(join_path(out, "pareto_prior_fid.png"), "prior_fid", "prior drift (prompt-averaged Fréchet distance)",
+  // The PNG font is ASCII: "Frechet".
+  pareto_png(join_path(out, "pareto_prior_fid.png"), "prior_fid", "prior drift (prompt-averaged Frechet distance)",
              evaluated);
   write_report(join_path(out, "report.html"), "nablagfn eval: " + std::to_string(runs.size()) + " run(s)", report);
   std::printf("evaluated %zu run(s); results in %s (eval.jsonl, pareto_diversity.png, pareto_prior_fid.png, "
