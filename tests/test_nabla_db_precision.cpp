@@ -97,7 +97,7 @@ void expect_float32_matches_float64(PrecisionFixture& f, const char* path) {
     const std::array<Errors, 3> e = measure(f, k, path);
     const Errors& model = e[0];
     const Errors& fp32 = e[1];
-    // bf16 leaves lose a sizeable part of the difference (measured 0.15-0.34); float32 is orders closer.
+    // bf16 leaves lose a sizeable part of the difference (measured 0.15-0.38); float32 is orders closer.
     EXPECT_ERR_LE(fp32.rev, 1e-4);
     EXPECT_GT(model.rev, 1e-2);
     EXPECT_LT(100 * fp32.rev, model.rev);

@@ -31,7 +31,6 @@ NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), co
   if (!a.no_flow) {
     require(static_cast<bool>(problem.make_flow_net), "this problem has no flow network", "set algorithm.no_flow=true");
     flow_ = problem.make_flow_net();
-    flow_dtype_ = flow_->parameters().front().scalar_type();
   }
   if (a.flow_target_ema > 0) {
     require(flow_ != nullptr && uses_flow_target(),
@@ -120,6 +119,7 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   const at::ScalarType model_dtype = tr.x.scalar_type();
   const at::ScalarType score_dtype = score_dtype_for(s.score_precision, model_dtype);
   const at::ScalarType loss_dtype = at::promote_types(score_dtype, at::kFloat);
+  const at::ScalarType flow_dtype = at::promote_types(model_dtype, at::kFloat);  // g_φ's input
   // The leaves are exact copies of the stored latents in the score dtype, so every VJP (S←, G) sums its
   // O(1/σ) parts there; the UNet reads them cast back to its own dtype.
   at::Tensor x = tr.x.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(reverse);  // [B, S...] leaf x_k
@@ -156,10 +156,10 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   at::Tensor non_terminal = (1 - terminal).view(row_shape);
   if (flow_) {
     at::Tensor cg = flow_context(mb);
-    at::Tensor x_next_f = x_next.to(flow_dtype_);
+    at::Tensor x_next_f = x_next.to(flow_dtype);
     out.g_next = flow_->forward(x_next_f, t_next, cg);
     out.g_next_target = flow_target(x_next_f, t_next, cg, out.g_next);
-    if (reverse) out.g_cur = flow_->forward(x.detach().to(flow_dtype_), t, cg);
+    if (reverse) out.g_cur = flow_->forward(x.detach().to(flow_dtype), t, cg);
   }
   // (4) pretrained reference ε_# (adapter off): forward score, and what the reverse condition pairs with
   // g_φ(x) + G(x), by a VJP through μ_# (its graph is kept when the guess at x reuses ε_#):
@@ -215,6 +215,7 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
   const at::ScalarType model_dtype = tr.x.scalar_type();
   const at::ScalarType score_dtype = score_dtype_for(s.score_precision, model_dtype);
   const at::ScalarType loss_dtype = at::promote_types(score_dtype, at::kFloat);
+  const at::ScalarType flow_dtype = at::promote_types(model_dtype, at::kFloat);  // g_φ's input
   // Leaves in the score dtype hold the latents' values exactly (see terms()); the UNet reads them cast back.
   at::Tensor x = tr.x.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(true);       // [B, S...]
   at::Tensor y = tr.x_next.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(true);  // [B, S...]
@@ -271,10 +272,10 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
                                .to(loss_dtype);
   }
   at::Tensor cg = flow_context(mb);
-  at::Tensor x_next_f = tr.x_next.to(flow_dtype_);
+  at::Tensor x_next_f = tr.x_next.to(flow_dtype);
   out.g_next = flow_->forward(x_next_f, t_next, cg);
   out.g_next_target = flow_target(x_next_f, t_next, cg, out.g_next);
-  out.g_cur = flow_->forward(x.detach().to(flow_dtype_), t, cg);
+  out.g_cur = flow_->forward(x.detach().to(flow_dtype), t, cg);
   add_losses(out, kc, x_next_l);
   return out;
 }

@@ -102,7 +102,6 @@ class NablaDB : public Algorithm {
   const Config& config_;
   NablaDBSettings settings_;
   std::shared_ptr<FlowNet> flow_;  // null with no_flow
-  at::ScalarType flow_dtype_ = at::kFloat;
   std::shared_ptr<FlowNet> flow_average_;  // g_φ's moving average (flow_target_ema > 0), else null
   std::unique_ptr<ParameterEMA> flow_ema_;
   bool folded_ = false;            // terms() takes terms_folded()
