@@ -11,6 +11,7 @@
 #include "config/renamed_keys.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "test_util.h"
 
 using namespace nablagfn;
 
@@ -133,6 +134,7 @@ TEST(Config, ValidateRejectsOutOfRangeValues) {
       {"train.timestep_fraction=0", "in (0, 1]"},  {"train.data_lag=2", "in [0, 1]"},
       {"model.flow_block_out_channels=[8,0]", ">= 1"}, {"algorithm.ddpo.clip_range=0", "> 0"},
       {"reward.quadratic.scale=0", "> 0"},         {"sample.eta=-1", ">= 0"},
+      {"algorithm.flow_target_ema=1", "in [0, 1)"},
   };
   for (const auto& [assignment, range] : cases) {
     Config c;
@@ -179,6 +181,8 @@ TEST(Config, ModesAreEnumsParsedOnceWithTheirNamesInJson) {
   EXPECT_NE(msg.find("config key 'algorithm.condition_weighting' must be one of none, noise or eps, got \"snr\""),
             std::string::npos)
       << msg;
+  test::expect_error([&] { apply_override(c, "algorithm.score_precision=bf16"); },
+                     {"'algorithm.score_precision' must be one of float32, float64 or model, got \"bf16\""});
   std::string path = write_tmp("mode.jsonc", R"({"algorithm": {"guess_model": "reference"}})");
   EXPECT_NE(error_of([&] { load_config(path); }).find("one of policy or pretrained"), std::string::npos);
   EXPECT_EQ(to_string(GammaMode::Sqrt), "sqrt");

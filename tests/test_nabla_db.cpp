@@ -14,6 +14,7 @@
 #include "problems/toy2d.h"
 #include "schedulers/gaussian_policy.h"
 #include "schedulers/noise_schedule.h"
+#include "test_util.h"
 
 using namespace nablagfn;
 
@@ -319,6 +320,77 @@ TEST(NablaDB, BackupReverseTargetPullsTheNextStatesFlowBackThroughThePretrainedM
     at::Tensor want = (column * f_next).sum(1);                                  // [B] (J_μ#ᵀ f)_d
     EXPECT_LT((t.score_rev_ref.select(1, d) - want).abs().max().item<double>(), 1e-7) << t.score_rev_ref << want;
   }
+}
+
+// algorithm.flow_target_ema: the average network starts at g_φ's weights; end_update() (after each
+// optimizer step) moves it to decay·old + (1 − decay)·new; it is what the detached target g_φ(x') of the
+// forward condition evaluates (forward_trains_flow = false) and it is in the checkpoint state. With 0 there
+// is no average, end_update() changes nothing and the target is g_φ(x') itself.
+TEST(NablaDB, FlowTargetIsAnExponentialMovingAverageOfTheFlowNetwork) {
+  const double decay = 0.9;
+  Config c = toy_config();
+  c.algorithm.forward_trains_flow = false;
+  c.algorithm.flow_target_ema = decay;
+  Fixture f(c);  // randomises g_φ after the average was taken: the two differ, as after an optimizer step
+  auto average = [&] {
+    TensorMap out;
+    for (const auto& [name, t] : f.algo.state())
+      if (name.rfind("flow_ema.", 0) == 0) out[name.substr(9)] = t.detach().clone();
+    return out;
+  };
+  const TensorMap old = average();
+  ASSERT_EQ(old.size(), f.algo.flow()->named_state().size());
+  f.algo.end_update();
+  const TensorMap now = average();
+  double moved = 0;
+  for (const auto& [name, w] : f.algo.flow()->named_state()) {
+    at::Tensor want = decay * old.at(name) + (1 - decay) * w.detach();
+    EXPECT_LT((now.at(name) - want).abs().max().item<double>(), 1e-12 * (1 + want.abs().max().item<double>())) << name;
+    moved += (now.at(name) - old.at(name)).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 0);
+
+  // The forward condition's target is the average network's g(x'), not g_φ(x').
+  NablaDBTerms t = f.algo.terms(f.batch, f.k, f.batch.prompts);
+  std::shared_ptr<FlowNet> average_net = f.toy.problem.make_flow_net();
+  average_net->load_state(now);
+  TransitionRows tr = transition_rows(f.batch, f.k);
+  const Scheduler& S = *f.toy.problem.scheduler;
+  at::Tensor want_target = average_net->forward(tr.x_next, S.state_timesteps(f.k + 1), at::Tensor()).detach();
+  EXPECT_LT((t.g_next_target - want_target).abs().max().item<double>(), 1e-12);
+  EXPECT_GT((t.g_next_target - t.g_next).abs().max().item<double>(), 1e-3);
+  at::Tensor terminal = f.k.eq(S.n_steps() - 1).to(at::kDouble).view({-1, 1});
+  at::Tensor rF = t.score_fwd_policy - t.score_fwd_ref - t.G_next - (1 - terminal) * want_target;
+  EXPECT_NEAR(t.l_F.item<double>(), rF.pow(2).mean().item<double>(), 1e-12);
+
+  // A checkpoint restores the average: a fresh algorithm loaded from the state evaluates the same target.
+  Config fresh_config = c;
+  NablaDB fresh(f.toy.problem, fresh_config);
+  TensorMap state;
+  for (const auto& [name, v] : f.algo.state()) state[name] = v.detach().clone();
+  fresh.load_state(state);
+  EXPECT_TRUE(at::equal(fresh.terms(f.batch, f.k, f.batch.prompts).g_next_target, t.g_next_target));
+
+  // Off (0): no average in the state, end_update() leaves g_φ alone, the target is g_φ(x').
+  Fixture off([] {
+    Config o = toy_config();
+    o.algorithm.forward_trains_flow = false;
+    return o;
+  }());
+  for (const auto& [name, v] : off.algo.state()) EXPECT_NE(name.rfind("flow_ema.", 0), 0u) << name;
+  std::vector<at::Tensor> before;
+  for (const auto& p : off.algo.flow()->parameters()) before.push_back(p.detach().clone());
+  off.algo.end_update();
+  std::vector<at::Tensor> after = off.algo.flow()->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(at::equal(before[i], after[i]));
+  NablaDBTerms t_off = off.algo.terms(off.batch, off.k, off.batch.prompts);
+  EXPECT_TRUE(at::equal(t_off.g_next_target, t_off.g_next.detach()));
+
+  // An average with no detached target to replace is an error that says which switches use one.
+  Config useless = toy_config();
+  useless.algorithm.flow_target_ema = decay;
+  const std::string msg = test::error_of([&] { NablaDB unused(f.toy.problem, useless); });
+  EXPECT_NE(msg.find("algorithm.flow_target_ema"), std::string::npos) << msg;
 }
 
 TEST(NablaDB, TrainsChecksPointsAndResumes) {

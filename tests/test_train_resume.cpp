@@ -33,8 +33,9 @@ std::string temp_dir(const std::string& name) {
   return dir;
 }
 
-// A tiny-SD ∇-DB run: 2 trajectories of 10 steps per epoch, one update of 2 transitions each.
-std::string write_config(const std::string& dir, int data_lag, int keep) {
+// A tiny-SD ∇-DB run: 2 trajectories of 10 steps per epoch, one update of 2 transitions each. flow_ema:
+// algorithm.flow_target_ema (with forward_trains_flow false, the condition that takes the average's target).
+std::string write_config(const std::string& dir, int data_lag, int keep, double flow_ema = 0.0) {
   const std::string path = dir + "/run.jsonc";
   std::ofstream(path) << R"({
     "run": {"device": "cpu", "seed": 3},
@@ -45,7 +46,8 @@ std::string write_config(const std::string& dir, int data_lag, int keep) {
     "sample": {"n_steps": 10, "batch_size": 2, "n_batches_per_epoch": 1, "prompts": "a photo of a cat"},
     "train": {"n_epochs": )" << kEpochs << R"(, "batch_size": 2, "grad_accum_steps": 1, "lr": 1e-2,
               "lr_flow": 1e-2, "save_every": 2, "keep_checkpoints": )" << keep << R"(, "data_lag": )" << data_lag << R"(},
-    "algorithm": {"name": "nabla_db", "output_reg": 1.0},
+    "algorithm": {"name": "nabla_db", "output_reg": 1.0, "flow_target_ema": )" << flow_ema
+                               << R"(, "forward_trains_flow": )" << (flow_ema > 0 ? "false" : "true") << R"(},
     "eval": {"every": 0, "n_samples": 2}
   })";
   return path;
@@ -76,10 +78,11 @@ void expect_same_metrics(const std::string& a, const std::string& b) {
 }
 
 // The uninterrupted run, and a run SIGKILLed after its epoch-2 metrics row (past the epoch-1
-// checkpoint, whose row the resume must drop) then resumed: same final checkpoint and metrics.
-void check_kill_and_resume(const std::string& name, int data_lag) {
+// checkpoint, whose row the resume must drop) then resumed: same final checkpoint (the flow network's
+// average too, when there is one) and metrics.
+void check_kill_and_resume(const std::string& name, int data_lag, double flow_ema = 0.0) {
   const std::string dir = temp_dir(name);
-  const std::string config = write_config(dir, data_lag, 1);
+  const std::string config = write_config(dir, data_lag, 1, flow_ema);
   test::CommandResult straight = run_nablagfn("train --config " + config + " --out " + dir + "/straight");
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
   EXPECT_FALSE(path_exists(dir + "/straight/INCOMPLETE"));
@@ -105,6 +108,10 @@ void check_kill_and_resume(const std::string& name, int data_lag) {
   EXPECT_FALSE(path_exists(killed + "/INCOMPLETE"));
   for (const char* file : {"adapter.safetensors", "algorithm.safetensors", "rng.safetensors"})
     expect_same_tensors(dir + "/straight/checkpoints/epoch_0003/" + file, killed + "/checkpoints/epoch_0003/" + file);
+  size_t n_average = 0;
+  for (const auto& [key, t] : load_safetensors(killed + "/checkpoints/epoch_0003/algorithm.safetensors"))
+    n_average += key.rfind("flow_ema.", 0) == 0;
+  EXPECT_EQ(n_average > 0, flow_ema > 0);
   expect_same_tensors(dir + "/straight/pytorch_lora_weights.safetensors", killed + "/pytorch_lora_weights.safetensors");
   expect_same_metrics(dir + "/straight/metrics.jsonl", killed + "/metrics.jsonl");
   EXPECT_EQ(line_count(killed + "/metrics.jsonl"), static_cast<size_t>(kEpochs) + 1);  // + the pretrained row
@@ -114,7 +121,9 @@ void check_kill_and_resume(const std::string& name, int data_lag) {
 
 TEST(TrainResume, SigkillThenResumeEqualsTheUninterruptedRun) { check_kill_and_resume("lag0", 0); }
 
-TEST(TrainResume, SigkillThenResumeWithDataLagEqualsTheUninterruptedRun) { check_kill_and_resume("lag1", 1); }
+// With the one-epoch data lag, and the averaged flow target (algorithm.flow_target_ema) whose average is
+// part of the checkpoint.
+TEST(TrainResume, SigkillThenResumeWithDataLagEqualsTheUninterruptedRun) { check_kill_and_resume("lag1", 1, 0.9); }
 
 // `nablagfn export` of a finished run: the kohya file (lora_unet_* names) loads into `nablagfn sample --lora`;
 // --merge-lora writes a diffusers unet/ folder.

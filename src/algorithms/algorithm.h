@@ -1,8 +1,9 @@
 #pragma once
 // One interface for ∇-DB and every baseline (spec §3, §7). The trainer samples trajectories, cuts them
 // into micro-batches and calls accumulate() on each; every grad_accum_steps micro-batches it clips and
-// steps the optimizer. An algorithm owns whatever networks it trains besides the policy's trainable
-// part (the flow network of ∇-DB, the scalar flow of DAG-DB) and exposes them as parameter groups.
+// steps the optimizer, then calls end_update(). An algorithm owns whatever networks it trains besides the
+// policy's trainable part (the flow network of ∇-DB, the scalar flow of DAG-DB) and exposes them as
+// parameter groups.
 #include <map>
 #include <memory>
 #include <random>
@@ -57,6 +58,9 @@ class Algorithm {
   // (accumulating), and returns the unscaled terms for logging. Must throw Error naming the term on a
   // non-finite loss.
   virtual LossTerms accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) = 0;
+  // Called after each optimizer step, once the new weights are checked finite (∇-DB's target-network
+  // average of g_φ).
+  virtual void end_update() {}
   // Extra state for checkpoints (flow network weights), names unique per algorithm.
   virtual std::vector<std::pair<std::string, at::Tensor>> state() { return {}; }
   virtual void load_state(const TensorMap& state) {}

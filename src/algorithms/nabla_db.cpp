@@ -22,7 +22,8 @@ NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), co
                a.guess_model,   a.reverse_target,
                config.model.flow_conditioning,
                a.reverse_at_terminal, a.condition_weighting,
-               a.forward_trains_flow};
+               a.forward_trains_flow, a.score_precision,
+               a.flow_target_ema};
   require(problem.reward->differentiable(), "nabla_db needs a differentiable reward, '" + problem.reward->name() + "' is not",
           "use ddpo for non-differentiable rewards");
   require(problem.scheduler->n_steps() > 0 && problem.scheduler->std_at(0) > 0,
@@ -30,6 +31,17 @@ NablaDB::NablaDB(Problem& problem, const Config& config) : problem_(problem), co
   if (!a.no_flow) {
     require(static_cast<bool>(problem.make_flow_net), "this problem has no flow network", "set algorithm.no_flow=true");
     flow_ = problem.make_flow_net();
+  }
+  if (a.flow_target_ema > 0) {
+    require(flow_ != nullptr && uses_flow_target(),
+            "algorithm.flow_target_ema averages g_phi for the conditions that take g_phi(x') detached as a target, "
+            "and with these switches none does",
+            "set algorithm.forward_trains_flow=false or reverse_target=backup (with the flow network and "
+            "reverse_loss_scale > 0), or flow_target_ema=0");
+    flow_average_ = problem.make_flow_net();
+    std::vector<at::Tensor> average = flow_average_->parameters();
+    for (auto& p : average) p.set_requires_grad(false);
+    flow_ema_ = std::make_unique<ParameterEMA>(flow_->parameters(), average, a.flow_target_ema);
   }
   const bool foldable = settings_.w_B > 0 && flow_ && settings_.reverse_target == ReverseTarget::Sample &&
                         settings_.guess_model == GuessModel::Policy;
@@ -65,6 +77,33 @@ at::Tensor NablaDB::flow_context(const TrajectoryBatch& mb) const {
   return zero ? at::zeros_like(c) : c;
 }
 
+bool NablaDB::uses_flow_target() const {
+  return !settings_.forward_trains_flow || (settings_.reverse_target == ReverseTarget::Backup && settings_.w_B > 0);
+}
+
+at::Tensor NablaDB::flow_target(const at::Tensor& x_next, const at::Tensor& t_next, const at::Tensor& cg,
+                                const at::Tensor& g_next) {
+  if (!uses_flow_target()) return at::Tensor();
+  if (!flow_average_) return g_next.detach();
+  at::NoGradGuard no_grad;
+  return flow_average_->forward(x_next, t_next, cg);  // [B, S...]
+}
+
+namespace {
+// The dtype of the state leaves, ε at x̂ and the reverse scores and G (algorithm.score_precision) for a
+// UNet of dtype model.
+at::ScalarType score_dtype_for(ScorePrecision precision, at::ScalarType model) {
+  switch (precision) {
+    case ScorePrecision::Float32: return at::promote_types(model, at::kFloat);
+    case ScorePrecision::Float64: return at::kDouble;
+    case ScorePrecision::Model: return model;
+  }
+  throw std::logic_error("score_dtype_for: score_precision out of range");
+}
+
+at::Tensor cast(const at::Tensor& t, at::ScalarType dtype) { return t.defined() ? t.to(dtype) : t; }
+}  // namespace
+
 NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, const std::vector<std::string>& prompts) {
   if (folded_) return terms_folded(mb, k, prompts);
   Problem& P = problem_;
@@ -77,9 +116,15 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   at::Tensor kc = k.to(at::kCPU).to(at::kLong);
   at::Tensor k_next = kc + 1;
   TransitionRows tr = transition_rows(mb, kc);
-  const at::ScalarType loss_dtype = tr.x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor x = tr.x.detach().clone().set_requires_grad(reverse);  // [B, S...] leaf x_k
-  at::Tensor x_next = tr.x_next.detach();                              // [B, S...]
+  const at::ScalarType model_dtype = tr.x.scalar_type();
+  const at::ScalarType score_dtype = score_dtype_for(s.score_precision, model_dtype);
+  const at::ScalarType loss_dtype = at::promote_types(score_dtype, at::kFloat);
+  const at::ScalarType flow_dtype = at::promote_types(model_dtype, at::kFloat);  // g_φ's input
+  // The leaves are exact copies of the stored latents in the score dtype, so every VJP (S←, G) sums its
+  // O(1/σ) parts there; the UNet reads them cast back to its own dtype.
+  at::Tensor x = tr.x.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(reverse);  // [B, S...] leaf x_k
+  at::Tensor x_in = x.to(model_dtype);
+  at::Tensor x_next = tr.x_next.detach();  // [B, S...]
   at::Tensor x_next_l = x_next.to(loss_dtype);
   at::Tensor t = S.state_timesteps(kc).to(device);                    // [B]
   at::Tensor t_next = S.state_timesteps(k_next).to(device);           // [B]
@@ -92,16 +137,17 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   NablaDBTerms out;
 
   // (1) policy ε_θ: the forward score keeps θ's graph.
-  at::Tensor eps_pol = guided_eps(*P.denoiser, x, t, c, Adapter::On);
+  at::Tensor eps_pol = guided_eps(*P.denoiser, x_in, t, c, Adapter::On);
   at::Tensor mean_pol = S.step_mean(kc, x.to(at::kDouble), eps_pol.to(at::kDouble), x0_prev_d);
   out.score_fwd_policy = forward_score(x_next_d, mean_pol, std).to(loss_dtype);
   out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
                          : at::zeros({}, x_next_l.options());
   // (2) predicted-reward gradient at the next state, through the guess model's x̂ (detached).
   {
-    at::Tensor y = x_next.clone().set_requires_grad(true);
-    at::Tensor eps_next = guided_eps_at(P, y, k_next, c, guess_adapter);
-    out.G_next = predicted_reward_grad(P, y, eps_next, k_next, prompts, s.beta, s.gamma_mode, false).to(loss_dtype);
+    at::Tensor y = x_next.to(score_dtype, false, /*copy=*/true).set_requires_grad(true);  // [B, S...]
+    at::Tensor eps_next = guided_eps_at(P, y.to(model_dtype), k_next, c, guess_adapter);
+    out.G_next = predicted_reward_grad(P, y, cast(eps_next, score_dtype), k_next, prompts, s.beta, s.gamma_mode, false)
+                     .to(loss_dtype);
   }
   // (3) the learned residual flow score g_φ.
   at::Tensor terminal = kc.eq(K - 1).to(loss_dtype).to(device);  // [B]
@@ -110,8 +156,10 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   at::Tensor non_terminal = (1 - terminal).view(row_shape);
   if (flow_) {
     at::Tensor cg = flow_context(mb);
-    out.g_next = flow_->forward(x_next_l, t_next, cg);
-    if (reverse) out.g_cur = flow_->forward(x.detach().to(loss_dtype), t, cg);
+    at::Tensor x_next_f = x_next.to(flow_dtype);
+    out.g_next = flow_->forward(x_next_f, t_next, cg);
+    out.g_next_target = flow_target(x_next_f, t_next, cg, out.g_next);
+    if (reverse) out.g_cur = flow_->forward(x.detach().to(flow_dtype), t, cg);
   }
   // (4) pretrained reference ε_# (adapter off): forward score, and what the reverse condition pairs with
   // g_φ(x) + G(x), by a VJP through μ_# (its graph is kept when the guess at x reuses ε_#):
@@ -121,7 +169,7 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   at::Tensor eps_ref;
   {
     at::AutoGradMode grad_mode(reverse);
-    eps_ref = guided_eps(*P.denoiser, x, t, c, Adapter::Off);
+    eps_ref = guided_eps(*P.denoiser, x_in, t, c, Adapter::Off);
     at::Tensor mean_ref = S.step_mean(kc, x.to(at::kDouble), eps_ref.to(at::kDouble), x0_prev_d);
     out.score_fwd_ref = forward_score(x_next_d, mean_ref.detach(), std).to(loss_dtype);
     const bool keep = guess_adapter == Adapter::Off;
@@ -136,7 +184,7 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
           out.score_rev_policy = at::zeros_like(out.score_rev_ref);
           break;
         case ReverseTarget::Backup: {
-          at::Tensor f_next = out.G_next + non_terminal * out.g_next.detach();  // [B, S...] ∇log F̃(x') as learned
+          at::Tensor f_next = out.G_next + non_terminal * out.g_next_target;  // [B, S...] ∇log F̃(x') as learned
           out.score_rev_ref = mean_vjp(x, mean_ref, f_next, keep).to(loss_dtype);
           out.score_rev_policy = at::zeros_like(out.score_rev_ref);
           break;
@@ -146,8 +194,8 @@ NablaDBTerms NablaDB::terms(const TrajectoryBatch& mb, const at::Tensor& k, cons
   }
   // (5) the predicted-reward gradient at the current state, reusing ε_θ's (or ε_#'s) graph.
   if (reverse)
-    out.G_cur = predicted_reward_grad(P, x, guess_adapter == Adapter::On ? eps_pol : eps_ref, kc, prompts, s.beta,
-                                      s.gamma_mode, true)
+    out.G_cur = predicted_reward_grad(P, x, (guess_adapter == Adapter::On ? eps_pol : eps_ref).to(score_dtype), kc,
+                                      prompts, s.beta, s.gamma_mode, true)
                     .to(loss_dtype);
   // (6) residuals of the forward and reverse ∇-DB conditions (spec §3.2, §3.4).
   add_losses(out, kc, x_next_l);
@@ -165,12 +213,14 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
   at::Tensor k_next = kc + 1;
   TransitionRows tr = transition_rows(mb, kc);
   const at::ScalarType model_dtype = tr.x.scalar_type();
-  const at::ScalarType loss_dtype = model_dtype == at::kDouble ? at::kDouble : at::kFloat;
-  // Leaves in the loss dtype hold the latents' values exactly; the UNet reads them cast back.
-  at::Tensor x = tr.x.detach().to(loss_dtype, false, /*copy=*/true).set_requires_grad(true);       // [B, S...]
-  at::Tensor y = tr.x_next.detach().to(loss_dtype, false, /*copy=*/true).set_requires_grad(true);  // [B, S...]
+  const at::ScalarType score_dtype = score_dtype_for(s.score_precision, model_dtype);
+  const at::ScalarType loss_dtype = at::promote_types(score_dtype, at::kFloat);
+  const at::ScalarType flow_dtype = at::promote_types(model_dtype, at::kFloat);  // g_φ's input
+  // Leaves in the score dtype hold the latents' values exactly (see terms()); the UNet reads them cast back.
+  at::Tensor x = tr.x.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(true);       // [B, S...]
+  at::Tensor y = tr.x_next.detach().to(score_dtype, false, /*copy=*/true).set_requires_grad(true);  // [B, S...]
   at::Tensor x_in = x.to(model_dtype);
-  at::Tensor x_next_l = y.detach();
+  at::Tensor x_next_l = tr.x_next.to(loss_dtype);
   at::Tensor t = S.state_timesteps(kc).to(device);           // [B]
   at::Tensor t_next = S.state_timesteps(k_next).to(device);  // [B]
   at::Tensor x_next_d = tr.x_next.to(at::kDouble);           // [B, S...] (float64: see terms())
@@ -178,8 +228,8 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
   at::Tensor std = S.step_std(kc, x_next_d);  // [B] float64
   std::vector<int64_t> row_shape(x.dim(), 1);
   row_shape[0] = x.size(0);
-  auto guess_scale = [&](const at::Tensor& kk) {  // β·γ per row, [B, 1...] float32
-    return (s.beta * flow_gamma(S, kk, s.gamma_mode)).to(at::kFloat).to(device).view(row_shape);
+  auto guess_scale = [&](const at::Tensor& kk) {  // β·γ per row, [B, 1...] in the loss dtype
+    return (s.beta * flow_gamma(S, kk, s.gamma_mode)).to(loss_dtype).to(device).view(row_shape);
   };
   Conditioning c = P.conditioning(mb.cond);
   NablaDBTerms out;
@@ -193,10 +243,10 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
     }
     at::Tensor eps_next =
         guided_eps_at(P, y.to(model_dtype), k_next, c, merged_ ? Adapter::Off : Adapter::On);
-    at::Tensor xh = eps_next.defined() ? S.predict_x0(k_next, y, eps_next) : y;  // [B, S...]
+    at::Tensor xh = eps_next.defined() ? S.predict_x0(k_next, y, eps_next.to(score_dtype)) : y;  // [B, S...]
     at::Tensor g = reward_grad_chunked(P, xh.detach(), prompts, chunk);
     at::Tensor gy = eps_next.defined() ? torch::autograd::grad({xh}, {y}, {g.to(xh.scalar_type())})[0] : g;
-    out.G_next = (gy.to(at::kFloat) * guess_scale(k_next)).to(loss_dtype);
+    out.G_next = gy.to(loss_dtype) * guess_scale(k_next);
   }
   // (b) ε_#(x): forward score and S←_#; the graph is freed by the VJP.
   {
@@ -213,17 +263,19 @@ NablaDBTerms NablaDB::terms_folded(const TrajectoryBatch& mb, const at::Tensor& 
   out.l_R = s.lambda > 0 ? (eps_pol.to(loss_dtype) - tr.eps_old.to(loss_dtype)).pow(2).mean()
                          : at::zeros({}, x_next_l.options());
   {
-    at::Tensor xh = S.predict_x0(kc, x, eps_pol);  // [B, S...]
+    at::Tensor xh = S.predict_x0(kc, x, eps_pol.to(score_dtype));  // [B, S...]
     at::Tensor g = reward_grad_chunked(P, xh.detach(), prompts, chunk);
     at::Tensor var = std.pow(2).view(row_shape);
     at::Tensor v_pol = s.eta * (x_next_d - mean_pol.detach()) / var;  // [B, S...] float64
-    at::Tensor v_guess = (g.to(at::kFloat) * guess_scale(kc)).to(xh.scalar_type());
+    at::Tensor v_guess = (g.to(loss_dtype) * guess_scale(kc)).to(xh.scalar_type());
     out.rev_policy_guess = torch::autograd::grad({mean_pol, xh}, {x}, {v_pol, v_guess}, /*retain_graph=*/true)[0]
                                .to(loss_dtype);
   }
   at::Tensor cg = flow_context(mb);
-  out.g_next = flow_->forward(x_next_l, t_next, cg);
-  out.g_cur = flow_->forward(x.detach(), t, cg);
+  at::Tensor x_next_f = tr.x_next.to(flow_dtype);
+  out.g_next = flow_->forward(x_next_f, t_next, cg);
+  out.g_next_target = flow_target(x_next_f, t_next, cg, out.g_next);
+  out.g_cur = flow_->forward(x.detach().to(flow_dtype), t, cg);
   add_losses(out, kc, x_next_l);
   return out;
 }
@@ -239,7 +291,7 @@ void NablaDB::add_losses(NablaDBTerms& out, const at::Tensor& kc, const at::Tens
   row_shape[0] = x_next_l.size(0);
   at::Tensor non_terminal = (1 - terminal).view(row_shape);
   at::Tensor resid_F = out.score_fwd_policy - s.eta * out.score_fwd_ref - out.G_next;
-  if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next.detach());
+  if (flow_) resid_F = resid_F - non_terminal * (s.forward_trains_flow ? out.g_next : out.g_next_target);
   at::Tensor w_F = condition_weight(S, kc + 1, kc, row_shape, loss_dtype, device);  // [B, 1...]
   at::Tensor w_B = condition_weight(S, kc, kc, row_shape, loss_dtype, device);      // [B, 1...]
   out.l_F = (w_F * resid_F.pow(2)).mean();
@@ -308,15 +360,30 @@ std::vector<std::pair<std::string, at::Tensor>> NablaDB::state() {
   std::vector<std::pair<std::string, at::Tensor>> out;
   if (flow_)
     for (auto& [name, t] : flow_->named_state()) out.emplace_back("flow." + name, t);
+  if (flow_average_)
+    for (auto& [name, t] : flow_average_->named_state()) out.emplace_back("flow_ema." + name, t);
   return out;
 }
 
 void NablaDB::load_state(const TensorMap& state) {
   if (!flow_) return;
-  TensorMap flow_state;
-  for (const auto& [name, t] : state)
+  TensorMap flow_state, average_state;
+  for (const auto& [name, t] : state) {
     if (name.rfind("flow.", 0) == 0) flow_state[name.substr(5)] = t;
+    if (name.rfind("flow_ema.", 0) == 0) average_state[name.substr(9)] = t;
+  }
   flow_->load_state(flow_state);
+  if (!flow_average_) return;
+  // A checkpoint of a run without the average (flow_target_ema turned on at --resume): it starts at the
+  // loaded weights, as a fresh run's starts at the initial ones.
+  if (average_state.empty())
+    flow_ema_->reset();
+  else
+    flow_average_->load_state(average_state);
+}
+
+void NablaDB::end_update() {
+  if (flow_ema_) flow_ema_->update();
 }
 
 }  // namespace nablagfn

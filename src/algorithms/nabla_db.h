@@ -16,10 +16,15 @@
 //   η·J_μ#(x)ᵀ(g_φ + G)(x') over x' ~ P_θ, a TD(0) backup of the value gradient by a learned, bootstrapped
 //   critic (closer to adjoint matching than to ∇-DB). It agrees with ∇-DB only on-policy at the optimum
 //   with η = 1 (Stein's identity ∇log F̃(x) = J_μ#ᵀ E_{P*}[∇log F̃(x')] needs x' ~ P*).
-// What each switch did on the toy: bench/README.md (toy sections).
+// - flow_target_ema: the detached g_φ(x') those two take as a target comes from an exponential moving
+//   average of g_φ's weights (a target network, updated by end_update()); g_φ itself is trained as before.
+// score_precision sets the dtype of the state leaves every VJP lands in, of ε where x̂ is formed, and so of
+// the reverse scores and G; μ and x' − μ are float64 in every mode (the forward scores' 1/σ² trap).
+// What each switch did on the toy: bench/README.md (toy sections); score precision: bench/README.md.
 #include <memory>
 
 #include "algorithms/algorithm.h"
+#include "algorithms/parameter_ema.h"
 #include "models/cuda_sampling.h"
 
 namespace nablagfn {
@@ -31,6 +36,9 @@ struct NablaDBTerms {
   // score_rev_ref the term the reverse condition pairs with g_φ(x) + G(x) (see above).
   at::Tensor score_fwd_policy, score_fwd_ref, score_rev_policy, score_rev_ref;
   at::Tensor G_next, G_cur, g_next, g_cur;                                      // [B, S...] (undefined when unused)
+  // [B, S...] the detached g_φ(x') the conditions take as a target (forward_trains_flow = false,
+  // reverse_target = backup): the average network's with flow_target_ema > 0; undefined when none does.
+  at::Tensor g_next_target;
   // [B, S...] η·S←_θ + G(x) of the folded passes (one VJP); there score_rev_policy and G_cur are undefined.
   at::Tensor rev_policy_guess;
 };
@@ -47,6 +55,8 @@ struct NablaDBSettings {
   bool reverse_at_terminal = false;
   ConditionWeighting condition_weighting = ConditionWeighting::None;
   bool forward_trains_flow = true;
+  ScorePrecision score_precision = ScorePrecision::Float32;
+  double flow_target_ema = 0.0;  // 0: no average network
 };
 
 class NablaDB : public Algorithm {
@@ -58,6 +68,8 @@ class NablaDB : public Algorithm {
   std::vector<ParamGroup> extra_parameter_groups() override;
   void begin_epoch(const TrajectoryBatch& buffer, const StepInfo& info) override;
   LossTerms accumulate(const TrajectoryBatch& mb, const StepInfo& info, double scale) override;
+  // Moves the average of g_φ (flow_target_ema) towards the weights the optimizer just stepped.
+  void end_update() override;
   std::vector<std::pair<std::string, at::Tensor>> state() override;
   void load_state(const TensorMap& state) override;
 
@@ -68,6 +80,12 @@ class NablaDB : public Algorithm {
 
  private:
   at::Tensor flow_context(const TrajectoryBatch& mb) const;
+  // Whether a condition takes the detached g_φ(x') as a target (forward_trains_flow = false, or the
+  // backup reverse target).
+  bool uses_flow_target() const;
+  // NablaDBTerms::g_next_target from x' [B, S...] in the flow's dtype and g_next = g_φ(x').
+  at::Tensor flow_target(const at::Tensor& x_next, const at::Tensor& t_next, const at::Tensor& cg,
+                         const at::Tensor& g_next);
   // terms() by the folded passes (algorithm.fold_passes; reverse_target sample, the policy's guess): three
   // stages, each with at most one UNet graph alive and the decoder's reward backward chunked by
   // train.reward_grad_chunk: (a) G(x') by ε_θ(x'), (b) ε_#(x) with S←_#, (c) ε_θ(x) with η·S←_θ + G(x) as
@@ -84,6 +102,8 @@ class NablaDB : public Algorithm {
   const Config& config_;
   NablaDBSettings settings_;
   std::shared_ptr<FlowNet> flow_;  // null with no_flow
+  std::shared_ptr<FlowNet> flow_average_;  // g_φ's moving average (flow_target_ema > 0), else null
+  std::unique_ptr<ParameterEMA> flow_ema_;
   bool folded_ = false;            // terms() takes terms_folded()
   std::unique_ptr<MergedLoRA> merged_;  // the folded passes' ε_θ(x') (algorithm.merged_lora_guess), else null
   std::vector<std::string> last_sampled_prompts_;

@@ -34,8 +34,9 @@ at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at
   if (reward != nullptr) *reward = r.detach();
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
-  at::Tensor scale = (beta * flow_gamma(*problem.scheduler, k, gamma_mode)).to(at::kFloat).to(x.device()).view(shape);
-  return (grads[0].to(at::kFloat) * scale).detach();
+  const at::ScalarType dtype = at::promote_types(x.scalar_type(), at::kFloat);
+  at::Tensor scale = (beta * flow_gamma(*problem.scheduler, k, gamma_mode)).to(dtype).to(x.device()).view(shape);
+  return (grads[0].to(dtype) * scale).detach();
 }
 
 at::Tensor reward_grad_chunked(Problem& problem, const at::Tensor& x0_hat, const std::vector<std::string>& prompts,

@@ -19,7 +19,8 @@ at::Tensor flow_gamma(const Scheduler& scheduler, const at::Tensor& k, GammaMode
 
 // β·γ·∇_x r(x̂(x)) for x [B, S...] a leaf that requires grad, at step indices k [B]. eps is the guided
 // policy ε at x carrying a graph to x, or undefined when every row is a final state (x̂ = x).
-// Returns a detached float32 tensor [B, S...]; the reward values [B] go to *reward when given.
+// Returns a detached tensor [B, S...] in x's dtype, at least float32 (nabla_db's leaves carry
+// algorithm.score_precision); the reward values [B] go to *reward when given.
 at::Tensor predicted_reward_grad(Problem& problem, const at::Tensor& x, const at::Tensor& eps, const at::Tensor& k,
                                  const std::vector<std::string>& prompts, double beta, GammaMode gamma_mode,
                                  bool retain_graph, at::Tensor* reward = nullptr);

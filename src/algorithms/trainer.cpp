@@ -254,6 +254,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
       optimizer->step();
       if (config.algorithm.quirk_double_step) optimizer->step();  // release bug §9 item 1
       for (const auto& g : groups) require_finite_group(g, /*grads=*/false, epoch, summary.updates);
+      algorithm.end_update();
       ++summary.updates;
     }
     sum_terms_over_ranks(*comm, term_sums, n_micro);

@@ -185,6 +185,8 @@ struct AlgorithmConfig {
   bool reverse_at_terminal = false;
   ConditionWeighting condition_weighting = ConditionWeighting::None;
   bool forward_trains_flow = true;
+  ScorePrecision score_precision = ScorePrecision::Float32;
+  double flow_target_ema = 0.0;
   bool quirk_double_step = false;
   bool quirk_stale_prompts = false;
   bool quirk_same_seed = false;
@@ -242,6 +244,16 @@ struct AlgorithmConfig {
       "terminal conditions only and the policy from the forward one (same conditions, other routing). Trained "
       "through l_F, g_phi also fits the forward residual's spread over x', which pulled the toy's flow towards the "
       "prior's (bench/README.md, toy)");
+    v("score_precision", score_precision,
+      "nabla_db: dtype its state leaves, epsilon outputs, reverse scores and predicted-reward gradients G are formed "
+      "in: float32, float64 or model (the UNet's dtype, as before issue 13; never below it). The reverse residual "
+      "at late steps is a difference of two O(1/sigma) scores, which a bf16 UNet's rounding swamps "
+      "(bench/README.md, score precision); the UNet itself still runs in model.dtype");
+    v("flow_target_ema", flow_target_ema,
+      "nabla_db: decay of an exponential moving average of g_phi's weights used in place of g_phi wherever a "
+      "condition takes the detached g_phi(x') as a target (forward_trains_flow=false, reverse_target=backup), "
+      "updated after every optimizer step (e.g. 0.99); 0 = off (the release)",
+      Range::below(0, 1));
     v("quirk_double_step", quirk_double_step, "release bug §9.1: step AdamW twice per update");
     v("quirk_stale_prompts", quirk_stale_prompts, "release bug §9.2: score reward gradients with the last sampled batch's prompts");
     v("quirk_same_seed", quirk_same_seed, "release bug §9.4: the same seed on every rank");

@@ -23,6 +23,11 @@ enum class FoldPasses { Auto, Folded, Separate };
 NABLAGFN_ENUM_NAMES(FoldPasses, {FoldPasses::Auto, "auto"}, {FoldPasses::Folded, "folded"},
                     {FoldPasses::Separate, "separate"});
 
+// algorithm.score_precision: the dtype nabla_db forms its scores and predicted-reward gradients in.
+enum class ScorePrecision { Float32, Float64, Model };
+NABLAGFN_ENUM_NAMES(ScorePrecision, {ScorePrecision::Float32, "float32"}, {ScorePrecision::Float64, "float64"},
+                    {ScorePrecision::Model, "model"});
+
 // algorithm.condition_weighting: weight of each squared ∇-DB residual.
 enum class ConditionWeighting { None, Noise, Eps };
 NABLAGFN_ENUM_NAMES(ConditionWeighting, {ConditionWeighting::None, "none"}, {ConditionWeighting::Noise, "noise"},

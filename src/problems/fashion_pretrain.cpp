@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "algorithms/parameter_ema.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -72,26 +73,6 @@ double train_classifier(FashionClassifier& classifier, const FashionMNIST& train
   }
   return static_cast<double>(correct) / static_cast<double>(test.images.size(0));
 }
-
-// Exponential moving average of a set of parameters (the weights that are saved).
-class EMA {
- public:
-  EMA(std::vector<at::Tensor> params, double decay) : params_(std::move(params)), decay_(decay) {
-    for (const auto& p : params_) shadow_.push_back(p.detach().clone());
-  }
-  void update() {
-    at::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) shadow_[i].mul_(decay_).add_(params_[i].detach(), 1.0 - decay_);
-  }
-  void copy_to_params() {
-    at::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(shadow_[i]);
-  }
-
- private:
-  std::vector<at::Tensor> params_, shadow_;
-  double decay_;
-};
 
 void check_pretrain_config(const PretrainConfig& c) {
   require(c.n_steps >= 1 && c.batch_size >= 1 && c.classifier_steps >= 1 && c.n_agreement_samples >= 1,
@@ -192,7 +173,7 @@ void pretrain_fashion(const Config& config, const RunDir& run) {
   std::vector<at::Tensor> params = unet->parameters();
   for (const auto& p : embedding->parameters()) params.push_back(p);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(c.lr));
-  EMA ema(params, c.ema_decay);
+  ParameterEMA ema(params, c.ema_decay);  // the weights that are saved
   const NoiseSchedule schedule(fashion_noise_schedule());
   at::Tensor alpha_bar = at::tensor(schedule.alphas_cumprod(), at::kDouble).to(at::kFloat).to(device);  // [1000]
 
