@@ -44,7 +44,7 @@ Config demo_on_tiny_model(const std::string& name) {
 }  // namespace
 
 TEST(Fashion, TestSplit) {
-  if (!std::filesystem::exists(kData)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  ASSERT_TRUE(std::filesystem::exists(kData)) << kData << " is missing: install Debian's dataset-fashion-mnist (make deps)";
   FashionMNIST test = load_fashion_mnist(kData, "t10k");
   ASSERT_EQ(test.images.sizes().vec(), (std::vector<int64_t>{10000, 1, 32, 32}));
   EXPECT_EQ(test.images.slice(2, 0, 2).abs().max().item<double>(), 0.0);  // the padding border

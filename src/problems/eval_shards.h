@@ -37,8 +37,6 @@ class EvalShards {
   EvalShards(int64_t n, int64_t chunk_size, uint64_t seed, Collectives* comm = nullptr);
 
   int64_t n() const { return n_; }
-  // Whether this process writes the evaluation's files (the main one).
-  bool writes() const { return comm_ == nullptr || comm_->is_main(); }
   // The chunks this process draws, in set order (none when there are fewer chunks than processes).
   std::vector<EvalChunk> mine() const;
   // parts[i]: the rows of mine()[i] that lie in the set's first `limit` rows ([rows, ...], any device; a

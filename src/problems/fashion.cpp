@@ -196,9 +196,9 @@ std::map<std::string, double> FashionEvaluator::evaluate(Problem& problem, const
   measure(after, "");
   auto draw_before = [&](Adapter adapter) {
     before_ = sample_per_prompt(problem, prompts, n, shards, adapter);  // [P·n, 1, H, W]
-    return features_of(problem, before_.to(problem.device));
+    return features_of(problem, before_);
   };
-  const at::Tensor after_features = features_of(problem, after.to(problem.device));  // [P·n, D]
+  const at::Tensor after_features = features_of(problem, after);  // [P·n, D]
   for (const auto& [key, value] : reference_.compare(problem, after_features, prompt_index, draw_before))
     out[key] = value;
   if (final && !before_.defined()) draw_before(Adapter::Off);
