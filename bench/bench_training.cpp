@@ -20,7 +20,7 @@
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
 // updates (micro-batch 4 x 8 accumulation), timed end to end.
 // Usage: bench_training [--config DIR] [--batch B[,B...]] [--repeats R] [--warmup W] [--only a,b] [--stages] [--epoch]
-//                       [--epoch-variant NAME]
+//                       [--epoch-variant NAME] [--epoch-samplers plain,graph]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/fast_chain.h"
 #include "algorithms/nabla_db.h"
 #include "algorithms/predicted_reward.h"
 #include "algorithms/trainer.h"
@@ -71,6 +72,7 @@ struct Args {
   bool epoch = false;
   bool stages = false;
   std::string epoch_variant = "chunk2";
+  std::vector<std::string> epoch_samplers = {"graph"};
   std::vector<std::string> only;
 };
 
@@ -94,6 +96,8 @@ Args parse_args(int argc, char** argv) {
       a.epoch = true;
     } else if (k == "--epoch-variant") {
       a.epoch_variant = next();
+    } else if (k == "--epoch-samplers") {
+      a.epoch_samplers = split_commas(next());
     } else if (k == "--only") {
       a.only = split_commas(next());
     } else {
@@ -212,9 +216,12 @@ void run_stages(SDBench& b, const Args& a) {
   at::globalContext().setAllowTF32CuBLAS(false);
 }
 
-// One epoch of the official shape through the trainer, end to end.
-void run_epoch(SDBench& b, const Args& a) {
+// One epoch of the official shape through the trainer, end to end, sampling on the plain chain or on the
+// CUDA-graph chain with merged LoRA (sample.cuda_graph, algorithms/fast_chain.h).
+void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
   Config c = variant_config(a.epoch_variant);
+  c.sample.cuda_graph = cuda_graph;
+  b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -235,6 +242,7 @@ void run_epoch(SDBench& b, const Args& a) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ResultLine("training_epoch")
       .add("variant", a.epoch_variant)
+      .add("sampler", cuda_graph ? "graph" : "plain")
       .add("card", card_name())
       .add("trajectories", static_cast<int64_t>(64))
       .add("updates", summary.updates)
@@ -257,6 +265,7 @@ int main(int argc, char** argv) {
       for (int64_t batch : args.batches) run_variant(b, args, variant, batch);
   }
   if (args.stages) run_stages(b, args);
-  if (args.epoch) run_epoch(b, args);
+  if (args.epoch)
+    for (const std::string& sampler : args.epoch_samplers) run_epoch(b, args, sampler == "graph");
   return 0;
 }

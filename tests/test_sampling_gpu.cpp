@@ -8,11 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/fast_chain.h"
 #include "algorithms/graph_sampler.h"
 #include "algorithms/problem.h"
 #include "algorithms/trajectory.h"
 #include "models/cuda_sampling.h"
+#include "config/config.h"
 #include "models/pipeline_parts.h"
+#include "models/pixel_decoder.h"
+#include "rewards/contrast.h"
 #include "models/sd_denoiser.h"
 #include "models/unet2d_condition.h"
 #include "schedulers/scheduler.h"
@@ -60,6 +64,8 @@ struct TinySD {
     problem.latent_shape = {4, 8, 8};
     problem.device = cuda;
     problem.latent_dtype = dtype;
+    problem.decoder = std::make_shared<PixelDecoder>();
+    problem.reward = std::make_shared<ContrastReward>();
   }
 
   // LoRA B ~ N(0, std²) in place (as an optimizer step changes it).
@@ -155,4 +161,45 @@ TEST(SamplingGpu, GraphSamplerMatchesPlainChainBf16) {
   o.store_states = false;
   auto sampler = sd.graph(sd.x0, o);
   EXPECT_CLOSE(sampler->sample(sd.x0, sd.cond, sd.seeded(9)).x, expected, 1e-2);
+}
+
+// rollout() / sample_final() through problem.fast_chain (the trainer's sampling phase on CUDA) against the
+// plain chain: same states, ε, log-probs and rewards for one seed, merged LoRA included (fp32: the merged
+// weights round once in fp32).
+TEST(SamplingGpu, RolloutOnTheFastChainMatchesThePlainChain) {
+  TinySD sd(at::kFloat);
+  RolloutOptions o;
+  o.store_eps = true;
+  o.store_log_prob = true;
+  const TrajectoryBatch plain = rollout(sd.problem, sd.x0, sd.prompts, sd.seeded(21), o);
+  const at::Tensor plain_final = sd.plain(22);
+  SampleConfig config;
+  ASSERT_TRUE(config.cuda_graph && config.merge_lora);
+  sd.problem.fast_chain = make_fast_chain(sd.problem, config);
+  ASSERT_TRUE(sd.problem.fast_chain && sd.problem.fast_chain->serves(sd.x0, Adapter::On));
+  for (int round = 0; round < 2; ++round) {  // the second round replays the captured graph
+    const TrajectoryBatch fast = rollout(sd.problem, sd.x0, sd.prompts, sd.seeded(21), o);
+    EXPECT_CLOSE(fast.x, plain.x, 1e-4);
+    EXPECT_CLOSE(fast.eps_old, plain.eps_old, 1e-4);
+    ASSERT_EQ(fast.log_prob.sizes(), plain.log_prob.sizes());
+    EXPECT_LT((fast.log_prob - plain.log_prob).abs().max().item<double>(), 1e-4);
+    EXPECT_LT((fast.reward - plain.reward).abs().max().item<double>(), 1e-5);
+  }
+  EXPECT_CLOSE(sample_final(sd.problem, sd.x0, sd.prompts, sd.seeded(22)), plain_final, 1e-4);
+  // The pretrained model (Adapter::Off) takes its own capture, without the merged weights.
+  sd.problem.fast_chain = nullptr;
+  const at::Tensor ref = sample_final(sd.problem, sd.x0, sd.prompts, sd.seeded(23), Adapter::Off);
+  sd.problem.fast_chain = make_fast_chain(sd.problem, config);
+  EXPECT_CLOSE(sample_final(sd.problem, sd.x0, sd.prompts, sd.seeded(23), Adapter::Off), ref, 1e-5);
+  EXPECT_GT(test::rel_err(ref, sample_final(sd.problem, sd.x0, sd.prompts, sd.seeded(23))), 1e-3);
+}
+
+TEST(SamplingGpu, FastChainIsOffOnTheCpuAndWhenDisabled) {
+  TinySD sd(at::kFloat);
+  SampleConfig config;
+  config.cuda_graph = false;
+  EXPECT_EQ(make_fast_chain(sd.problem, config), nullptr);
+  config.cuda_graph = true;
+  sd.problem.device = c10::Device(c10::kCPU);
+  EXPECT_EQ(make_fast_chain(sd.problem, config), nullptr);
 }

@@ -137,7 +137,7 @@ CudaGraphSampler::CudaGraphSampler(Denoiser& denoiser, const Scheduler& schedule
       m.step();
     }
     m.k.zero_();
-    m.graph.capture_begin();
+    m.graph.capture_begin(m.options.pool);
     m.step();
     m.graph.capture_end();
   }

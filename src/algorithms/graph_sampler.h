@@ -18,6 +18,7 @@
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/cuda/CUDAGraph.h>
 
 #include "models/denoiser.h"
 #include "models/guidance.h"
@@ -30,6 +31,9 @@ struct CudaGraphSamplerOptions {
   bool store_eps = false;    // return the guided ε of every step
   bool merge_lora = false;   // SDDenoiser only: LoRA folded into the weights (models/cuda_sampling.h)
   int warmup_steps = 2;      // eager steps before capture (cuDNN / cuBLAS algorithm choice, lazy init)
+  // The graph memory pool (at::cuda::graph_pool_handle()), shared by samplers that never replay at the
+  // same time (their step transients are dead between replays); {0, 0}: a private pool.
+  decltype(at::cuda::graph_pool_handle()) pool{0, 0};
 };
 
 struct GraphSamples {

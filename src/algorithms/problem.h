@@ -20,6 +20,8 @@
 
 namespace nablagfn {
 
+class FastChain;
+
 struct Problem {
   std::shared_ptr<Denoiser> denoiser;
   std::shared_ptr<Scheduler> scheduler;
@@ -40,6 +42,8 @@ struct Problem {
   // Builds a scalar log-flow network F_psi(x, τ, c) (DAG-DB, residual DB): a FlowNet whose output is
   // [B, 1], one log-flow value per sample; null when the problem has none.
   std::function<std::shared_ptr<FlowNet>()> make_scalar_flow_net;
+  // The sampling chain's fast path (algorithms/fast_chain.h: CUDA graphs); null: the plain chain.
+  std::shared_ptr<FastChain> fast_chain;
 
   // Conditioning of the given prompts' hidden states (cond [B, L, D]) with this problem's CFG setting.
   Conditioning conditioning(const at::Tensor& cond) const { return Conditioning{cond, uncond_context, guidance_scale}; }

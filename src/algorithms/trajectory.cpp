@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include "algorithms/fast_chain.h"
 #include "core/progress.h"
 #include "schedulers/gaussian_policy.h"
 
@@ -79,6 +80,29 @@ at::Tensor run_chain(Problem& problem, const at::Tensor& x0, const at::Tensor& c
   }
   return x;
 }
+
+// The chain on problem.fast_chain (CUDA graphs): every state, the ε when asked, the log-probs recomputed
+// from them (flattened over the K steps).
+void rollout_fast(Problem& problem, const at::Tensor& x0, at::Generator gen, const RolloutOptions& options,
+                  Adapter adapter, TrajectoryBatch& out) {
+  const Scheduler& sched = *problem.scheduler;
+  const bool need_eps = options.store_eps || options.store_log_prob;
+  ChainResult r = problem.fast_chain->run(x0, out.cond, gen, adapter, /*store_states=*/true, need_eps);
+  out.x = r.x;  // [B, K+1, S...]
+  if (options.store_eps) out.eps_old = r.eps;
+  if (!options.store_log_prob) return;
+  const int64_t B = x0.size(0), K = sched.n_steps();
+  std::vector<int64_t> flat{B * K};
+  flat.insert(flat.end(), x0.sizes().begin() + 1, x0.sizes().end());
+  const at::Tensor x = r.x.narrow(1, 0, K).reshape(flat);       // [B, K, S...] -> [B·K, S...]
+  const at::Tensor x_next = r.x.narrow(1, 1, K).reshape(flat);  // [B, K, S...] -> [B·K, S...]
+  const at::Tensor eps = r.eps.reshape(flat);
+  const at::Tensor kk = at::arange(K, at::kLong).repeat({B});   // [B·K]: row b·K + k is step k
+  const at::Tensor mean = sched.step_mean(kk, x, eps);
+  const at::Tensor std = sched.step_std(kk, x);
+  out.log_prob = gaussian_log_prob(x_next, mean, std).view({B, K}).to(at::kFloat);  // [B·K] -> [B, K]
+}
+
 }  // namespace
 
 TrajectoryBatch rollout(Problem& problem, const at::Tensor& x0, const std::vector<std::string>& prompts,
@@ -87,6 +111,11 @@ TrajectoryBatch rollout(Problem& problem, const at::Tensor& x0, const std::vecto
   TrajectoryBatch out;
   out.prompts = prompts;
   if (problem.text) out.cond = problem.text->encode(prompts);
+  if (problem.fast_chain && problem.fast_chain->serves(x0, adapter)) {
+    rollout_fast(problem, x0, gen, options, adapter, out);
+    out.reward = problem.reward_of(out.x.select(1, problem.scheduler->n_steps()), prompts).to(at::kFloat);
+    return out;
+  }
   const bool second_order = problem.scheduler->second_order();
   std::vector<at::Tensor> xs{x0}, eps_all, lp_all, x0_prev_all;
   at::Tensor x_final = run_chain(problem, x0, out.cond, gen, adapter, options.show_progress,
@@ -110,6 +139,8 @@ at::Tensor sample_final(Problem& problem, const at::Tensor& x0, const std::vecto
   at::NoGradGuard no_grad;
   at::Tensor cond;
   if (problem.text) cond = problem.text->encode(prompts);
+  if (problem.fast_chain && problem.fast_chain->serves(x0, adapter))
+    return problem.fast_chain->run(x0, cond, gen, adapter, /*store_states=*/false, /*store_eps=*/false).x;
   return run_chain(problem, x0, cond, gen, adapter, false, [](const StepRecord&, const at::Tensor&) {});
 }
 

@@ -94,6 +94,8 @@ struct SampleConfig {
   int batch_size = 16;
   int n_batches_per_epoch = 4;
   std::string prompts = "simple_animals";
+  bool cuda_graph = true;
+  bool merge_lora = true;
   DPMppConfig dpmpp;
 
   template <class V>
@@ -107,6 +109,12 @@ struct SampleConfig {
     v("n_batches_per_epoch", n_batches_per_epoch, "sampling batches per epoch: trajectories/epoch = batch_size x this",
       Range::at_least(1));
     v("prompts", prompts, "prompt set: simple_animals, a .txt file (one prompt per line), or one literal prompt");
+    v("cuda_graph", cuda_graph,
+      "on CUDA with a first-order sampler: one chain step captured as a CUDA graph and replayed (same noise, "
+      "same trajectories up to kernel rounding); false: the plain chain");
+    v("merge_lora", merge_lora,
+      "with cuda_graph: sample with the LoRA folded into the projection weights (W + (alpha/r)BA rounded once "
+      "to the model dtype), as peft's merge does; false: the LoRA branch in every step");
     v("dpmpp", dpmpp);
   }
 };

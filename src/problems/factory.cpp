@@ -1,6 +1,7 @@
 // The built-in problems by model.kind. Adding one: its file, plus one line in problem_registry().
 #include "problems/factory.h"
 
+#include "algorithms/fast_chain.h"
 #include "core/error.h"
 #include "problems/fashion.h"
 #include "problems/stable_diffusion.h"
@@ -34,7 +35,9 @@ ProblemRegistry& problem_registry() {
 }
 
 std::unique_ptr<ProblemBundle> make_problem(const Config& config) {
-  return problem_registry().create(config.model.kind, config);
+  std::unique_ptr<ProblemBundle> bundle = problem_registry().create(config.model.kind, config);
+  bundle->problem().fast_chain = make_fast_chain(bundle->problem(), config.sample);
+  return bundle;
 }
 
 }  // namespace nablagfn
