@@ -2,7 +2,8 @@
 // trained for a few epochs with every algorithm, as the CLI runs it (make_problem, the registry, train()).
 // Each run must finish with finite rewards and loss terms in every metrics row, its checkpoints and the
 // final LoRA written, and the LoRA moved off its initial value. Algorithms that need a scalar flow network
-// the problem does not provide are skipped with that reason. Label gpu: needs a CUDA device.
+// the problem does not provide are skipped with that reason. A run stopped after 2 of 4 epochs and resumed
+// continues the CUDA step-noise generator where the straight run has it. Label gpu: needs a CUDA device.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -17,6 +18,7 @@
 #include "core/device.h"
 #include "io/fs_util.h"
 #include "io/run_dir.h"
+#include "io/tensor_io.h"
 #include "problems/factory.h"
 #include "test_util.h"
 #include "tiny_sd_config.h"
@@ -95,6 +97,43 @@ TEST_P(TrainGpu, TinyStableDiffusionTrainsOnCuda) {
   EXPECT_TRUE(path_exists(run.path("pytorch_lora_weights.safetensors")));
   EXPECT_NE(lora_abs_sum(problem), lora_before) << name << ": the LoRA did not move";
   remove_tree(config.run.out);
+}
+
+// Trains config (fresh problem and algorithm, as a new process would) into out; resume: continue its run.
+void train_run(Config config, const std::string& out, bool resume) {
+  config.run.out = out;
+  validate(config);
+  seed_default_generators(config.run.seed);
+  auto bundle = make_problem(config);
+  auto algorithm = algorithm_registry().create(config.algorithm.name, bundle->problem(), config);
+  RunDir run = RunDir::create(out, resume);
+  train(bundle->problem(), *algorithm, config, run, bundle->evaluator());
+}
+
+TEST(TrainGpuResume, ResumedRunContinuesTheDeviceNoiseGenerator) {
+  ASSERT_TRUE(torch::cuda::is_available());
+  Config config = tiny_sd_train_config("nabla_db");
+  config.train.n_epochs = 4;
+  config.train.save_every = 2;
+  config.eval.every = 0;
+  const std::string straight = join_path(::testing::TempDir(), "nablagfn_train_gpu_resume_straight");
+  const std::string resumed = join_path(::testing::TempDir(), "nablagfn_train_gpu_resume_resumed");
+  remove_tree(straight);
+  remove_tree(resumed);
+  train_run(config, straight, false);
+  Config first_half = config;
+  first_half.train.n_epochs = 2;
+  train_run(first_half, resumed, false);
+  train_run(config, resumed, true);
+  const TensorMap a = load_safetensors(join_path(straight, "checkpoints/epoch_0003/rng.safetensors"));
+  const TensorMap b = load_safetensors(join_path(resumed, "checkpoints/epoch_0003/rng.safetensors"));
+  ASSERT_EQ(a.count("device_generator"), 1u);
+  for (const char* key : {"generator", "device_generator"}) EXPECT_TRUE(at::equal(a.at(key), b.at(key))) << key;
+  const TensorMap la = load_safetensors(join_path(straight, "checkpoints/epoch_0003/adapter.safetensors"));
+  const TensorMap lb = load_safetensors(join_path(resumed, "checkpoints/epoch_0003/adapter.safetensors"));
+  for (const auto& [k, v] : la) EXPECT_CLOSE(lb.at(k), v, 1e-3) << k;
+  remove_tree(straight);
+  remove_tree(resumed);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryAlgorithm, TrainGpu,

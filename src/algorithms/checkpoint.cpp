@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "io/atomic_file.h"
 #include "io/fs_util.h"
 #include "io/tensor_io.h"
@@ -20,7 +21,9 @@ std::string epoch_dir_name(int epoch) {
   return buf;
 }
 
-std::string stream_rng_key(size_t stream) { return stream == 0 ? "generator" : "generator." + std::to_string(stream); }
+std::string stream_rng_key(size_t stream, const std::string& base = "generator") {
+  return stream == 0 ? base : base + "." + std::to_string(stream);
+}
 
 // The tensor fields of a trajectory batch by name (undefined ones left out).
 std::vector<std::pair<std::string, at::Tensor>> batch_tensors(const TrajectoryBatch& b) {
@@ -76,7 +79,8 @@ nlohmann::json read_state(const std::string& dir, CheckpointState& state) {
 }  // namespace
 
 void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                     torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& stream_rng_states, int keep) {
+                     torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& stream_rng_states,
+                     const std::vector<at::Tensor>& device_rng_states, int keep) {
   const std::string final_dir = run.path("checkpoints/" + epoch_dir_name(state.epoch));
   const std::string tmp_dir = final_dir + ".tmp";
   remove_tree(tmp_dir);
@@ -85,6 +89,8 @@ void save_checkpoint(const RunDir& run, const CheckpointState& state, Denoiser& 
   save_safetensors(join_path(tmp_dir, "algorithm.safetensors"), algorithm.state());
   std::vector<std::pair<std::string, at::Tensor>> rng;
   for (size_t s = 0; s < stream_rng_states.size(); ++s) rng.emplace_back(stream_rng_key(s), stream_rng_states[s]);
+  for (size_t s = 0; s < device_rng_states.size(); ++s)
+    rng.emplace_back(stream_rng_key(s, "device_generator"), device_rng_states[s]);
   save_safetensors(join_path(tmp_dir, "rng.safetensors"), rng);
   torch::save(optimizer, join_path(tmp_dir, "optimizer.pt"));
   nlohmann::json j = {{"epoch", state.epoch}, {"update", state.update}, {"algorithm", algorithm.name()}};
@@ -122,7 +128,8 @@ void load_checkpoint_adapter(const CheckpointEntry& checkpoint, Denoiser& denois
 }
 
 bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser& denoiser, Algorithm& algorithm,
-                            torch::optim::Optimizer& optimizer, std::vector<at::Generator>& gens, int first_stream) {
+                            torch::optim::Optimizer& optimizer, std::vector<at::Generator>& gens, int first_stream,
+                            std::vector<at::Generator>* device_gens) {
   const std::string dir = latest_checkpoint_dir(run);
   if (dir.empty()) return false;
   const nlohmann::json j = read_state(dir, state);
@@ -148,6 +155,16 @@ bool load_latest_checkpoint(const RunDir& run, CheckpointState& state, Denoiser&
             "resume with run.data_streams=" + std::to_string(rng.size()) + " (and a process count dividing it)");
     gens[i].set_state(rng.at(key));
   }
+  if (device_gens != nullptr && rng.count(stream_rng_key(first_stream, "device_generator")) == 0)
+    NABLAGFN_WARN("checkpoint '%s' holds no device generator state (an older nablagfn wrote it): the step noise "
+                  "after this resume differs from a straight run", dir.c_str());
+  else if (device_gens != nullptr)
+    for (size_t i = 0; i < device_gens->size(); ++i) {
+      const std::string key = stream_rng_key(first_stream + i, "device_generator");
+      require(rng.count(key) == 1, "checkpoint '" + dir + "' has no device generator for stream " + std::to_string(first_stream + i),
+              "resume with the run.data_streams the run was started with");
+      (*device_gens)[i].set_state(rng.at(key));
+    }
   torch::load(optimizer, join_path(dir, "optimizer.pt"));
   return true;
 }

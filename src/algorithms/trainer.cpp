@@ -140,7 +140,9 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
   // generator of the same seed, so no noise tensor crosses from the host.
   const ShardPlan plan = plan_shards(config, comm->world_size(), comm->rank());
   std::vector<at::Generator> gens = make_stream_generators(config, plan);
-  const std::vector<at::Generator> noise_gens = make_stream_noise_generators(config, plan, problem.device, gens);
+  std::vector<at::Generator> noise_gens = make_stream_noise_generators(config, plan, problem.device, gens);
+  // On the CPU the step noise comes from gens themselves; elsewhere the device generators are checkpointed too.
+  std::vector<at::Generator>* device_gens = problem.device.is_cpu() ? nullptr : &noise_gens;
 
   std::vector<ParamGroup> groups{{"policy", problem.denoiser->trainable_parameters(), tc.lr, tc.weight_decay}};
   for (auto& g : algorithm.extra_parameter_groups()) groups.push_back(g);
@@ -148,7 +150,7 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
 
   CheckpointState state;
   if (run.resumed() &&
-      load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gens, plan.first_stream))
+      load_latest_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, gens, plan.first_stream, device_gens))
     NABLAGFN_INFO("resumed from epoch %d (%d updates)", state.epoch, state.update);
   broadcast_parameters(*comm, groups);
   // Rows a killed run wrote after its last checkpoint go; with no checkpoint the pretrained row (epoch -1) goes
@@ -278,8 +280,11 @@ TrainSummary train(Problem& problem, Algorithm& algorithm, const Config& config,
           epoch, summary.updates,
           tc.data_lag == 1 ? gather_batches(*comm, TrajectoryBatch::cat(lagged), problem.prompts) : TrajectoryBatch()};
       const std::vector<at::Tensor> rng_states = gather_generator_states(*comm, gens);
+      const std::vector<at::Tensor> device_rng_states =
+          device_gens ? gather_generator_states(*comm, *device_gens) : std::vector<at::Tensor>{};
       if (comm->is_main())
-        save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states, tc.keep_checkpoints);
+        save_checkpoint(run, state, *problem.denoiser, algorithm, *optimizer, rng_states, device_rng_states,
+                        tc.keep_checkpoints);
     }
     char extra[96];
     std::snprintf(extra, sizeof extra, "reward %.4g loss %.4g", reward_mean,
