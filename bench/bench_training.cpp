@@ -133,7 +133,7 @@ Config variant_config(const std::string& variant) {
   Config c;
   c.model.kind = "sd";
   c.run.device = "cuda";
-  c.algorithm.fold_passes = variant == "separate" ? "separate" : "folded";
+  c.algorithm.fold_passes = variant == "separate" ? FoldPasses::Separate : FoldPasses::Folded;
   c.train.reward_grad_chunk = variant == "chunk1" ? 1 : variant == "chunk2" || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
   c.model.lora_merged_backward = variant == "merged_backward";
