@@ -10,11 +10,14 @@
 //   folded           fold_passes=folded: one UNet graph alive at a time, η·S←_θ + G(x) as one VJP
 //                    (algorithm.merged_lora_guess off)
 //   merged_guess     + merged_lora_guess: ε_θ(x') of the guess with the LoRA in the weights (the CUDA default)
+//   merged_backward  + model.lora_merged_backward: the policy's grad-mode passes as one GEMM per projection
+//                    with W + (alpha/r)·B·A and its own backward (models/lora_merged_linear.h)
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
 // --stages times the building blocks one by one at batch B (first of --batch): the guided UNet forward (no
-// grad), forward + input VJP with the adapter off / on / merged, the chunk-0 decode + reward gradient of B
+// grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
+// the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
 // latents, the reward gradient of B images alone, the last two also with TF32 matmuls (not the default).
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
@@ -134,14 +137,16 @@ Config variant_config(const std::string& variant) {
   Config c;
   c.model.kind = "sd";
   c.run.device = "cuda";
-  c.algorithm.fold_passes = variant == "separate" ? "separate" : "folded";
+  c.algorithm.fold_passes = variant == "separate" ? FoldPasses::Separate : FoldPasses::Folded;
   c.train.reward_grad_chunk = variant == "chunk1" ? 1 : variant == "chunk2" || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
+  c.model.lora_merged_backward = variant == "merged_backward";
   return c;
 }
 
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
   const Config config = variant_config(variant);
+  b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(b.problem.device);
@@ -189,10 +194,18 @@ void run_stages(SDBench& b, const Args& a) {
     const Timing tm = time_median(f, a.warmup, a.repeats);
     ResultLine("training_stage").add("stage", name).add("card", card_name()).add("batch", B).add("s", tm.median_s).print();
   };
-  auto unet_vjp = [&](Adapter adapter) {
+  LoRAGate& gate = b.denoiser->lora().gate();
+  // Forward + VJP to the input (and, with lora_grads, to every LoRA matrix), the LoRA as merged_backward says.
+  auto unet_vjp = [&](Adapter adapter, bool merged_backward = false, bool lora_grads = false) {
+    gate.merged_backward = merged_backward;
     at::Tensor leaf = x.detach().requires_grad_(true);
     at::Tensor e = guided_eps(*p.denoiser, leaf, t, c, adapter);
-    torch::autograd::grad({e}, {leaf}, {torch::ones_like(e)});
+    std::vector<at::Tensor> wrt{leaf};
+    if (lora_grads) {
+      for (const auto& w : p.denoiser->trainable_parameters()) wrt.push_back(w);
+    }
+    torch::autograd::grad({e}, wrt, {torch::ones_like(e)});
+    gate.merged_backward = false;
   };
   auto reward_grad = [&]() {
     at::Tensor leaf = images.detach().requires_grad_(true);
@@ -208,6 +221,9 @@ void run_stages(SDBench& b, const Args& a) {
     MergedLoRA::Scope scope(merged);
     unet_vjp(Adapter::Off);
   });
+  stage("unet_forward_vjp_lora_merged_backward", [&] { unet_vjp(Adapter::On, true); });
+  stage("unet_forward_grad_input_lora_branch", [&] { unet_vjp(Adapter::On, false, true); });
+  stage("unet_forward_grad_input_lora_merged_backward", [&] { unet_vjp(Adapter::On, true, true); });
   stage("decode_reward_grad", [&] { reward_grad_chunked(p, z, prompts, 0); });
   stage("reward_grad_only", reward_grad);
   at::globalContext().setAllowTF32CuBLAS(true);
@@ -222,6 +238,7 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
   Config c = variant_config(a.epoch_variant);
   c.sample.cuda_graph = cuda_graph;
   b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
+  b.denoiser->lora().gate().merged_backward = c.model.lora_merged_backward;
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -257,7 +274,8 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   SDBench b = make_training_bench(args);
-  for (const std::string variant : {"separate", "folded", "merged_guess", "chunk2", "chunk1", "cudnn_bench"}) {
+  for (const std::string variant :
+       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

@@ -58,6 +58,7 @@ struct ModelConfig {
   int lora_rank = 8;
   double lora_alpha = 8.0;
   LoRAInit lora_init = LoRAInit::Gaussian;
+  bool lora_merged_backward = false;
   std::vector<int> flow_block_out_channels = {64, 128, 256, 256};
   int flow_layers_per_block = 1;
   FlowConditioning flow_conditioning = FlowConditioning::Auto;
@@ -77,6 +78,12 @@ struct ModelConfig {
     v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention", Range::at_least(1));
     v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r", Range::above(0));
     v("lora_init", lora_init, "gaussian (A ~ N(0, 1/r^2), B = 0, as peft init_lora_weights='gaussian') or kaiming");
+    v("lora_merged_backward", lora_merged_backward,
+      "the policy's passes with gradients (every algorithm's training eps_theta) run each LoRA projection as one "
+      "GEMM with W + (alpha/r) B A, rebuilt every call and rounded to the UNet's dtype, and a hand-written "
+      "backward instead of the fp32 branch (faster on GPU). It agrees with the fp32 branch to one rounding in the "
+      "UNet's dtype (bf16: 2^-8) of W + (alpha/r) B A and of the rank-r products, not bit for bit; no double "
+      "backward. No-grad passes and per-sample-gated passes keep the branch");
     v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)",
       Range::at_least(1));
     v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet", Range::at_least(1));

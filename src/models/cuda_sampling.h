@@ -7,9 +7,9 @@
 //    as peft's `LoraLayer.merge` / `get_delta_weight` do (peft/tuners/lora/layer.py, v0.21). One GEMM per
 //    projection instead of the base GEMM plus the fp32 branch (cast, two thin GEMMs, add, cast back).
 //    What changed: the merged weights are separate tensors swapped in for one scope (the adapter's own
-//    matrices and the frozen weights stay untouched, so training keeps using the exact branch), and
-//    refresh() re-merges in place, so a CUDA graph captured with the merged weights stays valid across
-//    optimizer updates.
+//    matrices and the frozen weights stay untouched, so training keeps its own path: the exact branch, or
+//    lora_merged_linear with LoRAGate::merged_backward), and refresh() re-merges in place, so a CUDA graph
+//    captured with the merged weights stays valid across optimizer updates.
 // The merged result is rounded once to the base dtype (bf16): it agrees with the branch path to bf16
 // rounding, not bit for bit.
 #include <torch/nn/module.h>

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "models/attention.h"
 #include "models/lora_export.h"
+#include "models/lora_merged_linear.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
@@ -122,6 +123,14 @@ LoRALinearImpl::LoRALinearImpl(int64_t in_features, int64_t out_features, const 
     torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
   }
   lora_B->weight.zero_();
+}
+
+torch::Tensor LoRALinearImpl::project(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (gate_->enabled && gate_->merged_backward && !gate_->sample_mask.defined() && at::GradMode::is_enabled()) {
+    return lora_merged_linear(x, weight, bias, lora_A->weight, lora_B->weight, scale_);  // [B, ..., out]
+  }
+  // at::linear, not Linear::forward: see AttentionImpl::project.
+  return apply(x, at::linear(x, weight, bias));  // [B, ..., in] -> [B, ..., out]
 }
 
 torch::Tensor LoRALinearImpl::apply(const torch::Tensor& x, const torch::Tensor& y) {

@@ -12,6 +12,8 @@
 //    A's dtype); the sum is cast back to the base output's dtype.
 //  - no dropout, no DoRA / rsLoRA, no fan_in_fan_out; a branch is not a submodule of the model, so the
 //    model's own state dict stays the pretrained one.
+//  - optionally (LoRAGate::merged_backward) a grad-mode pass with every row on runs the projection as one
+//    GEMM with the merged weight and a hand-written backward (models/lora_merged_linear.h).
 // Legend: B batch, r rank, in/out the projection's widths.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -39,19 +41,27 @@ struct LoRAConfig {
 struct LoRAGate {
   bool enabled = true;
   at::Tensor sample_mask;  // [B] bool: rows with false get no update; undefined = every row
+  // Grad-mode passes with no sample_mask run one GEMM with W' = W + (alpha/r)·B·A rounded to the base
+  // dtype, and their own backward (models/lora_merged_linear.h: equal to the branch up to one rounding of
+  // W' and of the rank-r products), instead of the fp32 branch. No-grad passes and masked passes keep the
+  // branch. Set once per adapter (model.lora_merged_backward); LoRAGateGuard leaves it as it is.
+  bool merged_backward = false;
 };
 
 class LoRALinearImpl : public torch::nn::Module {
  public:
   LoRALinearImpl(int64_t in_features, int64_t out_features, const LoRAConfig& config,
                  std::shared_ptr<const LoRAGate> gate);
-  // x [B, ..., in] the projection's input, y [B, ..., out] its frozen output
-  // -> y + gated (alpha/r)·B(A(x)) in y's dtype (y itself when the gate is off).
-  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& y);
+  // x [B, ..., in] the input of the frozen projection (weight [out, in], bias [out] or undefined)
+  // -> x Wᵀ + bias + gated (alpha/r)·B(A(x)) [B, ..., out] in x's dtype (no update when the gate is off).
+  torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
 
  private:
+  // x [B, ..., in], y [B, ..., out] the frozen output -> y + the gated fp32 branch, in y's dtype.
+  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& y);
+
   double scale_;
   std::shared_ptr<const LoRAGate> gate_;
 };

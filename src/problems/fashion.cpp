@@ -89,6 +89,7 @@ FashionModel make_fashion_pipeline(const Config& config) {
   const UNetConfig unet_config = unet->config();
   FashionModel fm;
   fm.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);
+  fm.denoiser->lora().gate().merged_backward = m.lora_merged_backward;
   fm.text = std::make_shared<ClassPromptEncoder>(
       ClassPromptEncoder::from_file(path + "/" + FashionFiles::kPromptEmbedding, fashion_class_names(), device));
   fm.classifier = load_fashion_classifier(path + "/" + FashionFiles::kClassifier);

@@ -176,6 +176,7 @@ StableDiffusion make_sd_pipeline(const Config& config) {
   const UNetConfig unet_config = unet->config();
   StableDiffusion sd;
   sd.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);
+  sd.denoiser->lora().gate().merged_backward = m.lora_merged_backward;
   Problem& p = sd.problem;
   p.denoiser = sd.denoiser;
   p.device = device;
