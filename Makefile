@@ -28,7 +28,7 @@ test: build
 # runs/demo is the demo's own folder: a second `make demo` starts it afresh.
 demo: build
 	rm -rf runs/demo
-	$(BUILD)/nablagfn train --config configs/fashion_td_backup.jsonc --out runs/demo
+	$(BUILD)/nablagfn train --config configs/fashion_nabla_db_noise_weighted.jsonc --out runs/demo
 
 format:
 	git clang-format --style=file $(FORMAT_BASE) -- src tests bench tools
