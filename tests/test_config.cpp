@@ -107,7 +107,7 @@ TEST(Config, EveryShippedConfigLoadsAndValidates) {
       EXPECT_NE(entry.path().filename().string().find(c.algorithm.name), std::string::npos);
     }
   }
-  EXPECT_EQ(n_sd, 21);
+  EXPECT_EQ(n_sd, 23);
   EXPECT_GE(n_all, n_sd + 9);
 }
 

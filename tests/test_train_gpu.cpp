@@ -3,13 +3,18 @@
 // Each run must finish with finite rewards and loss terms in every metrics row, its checkpoints and the
 // final LoRA written, and the LoRA moved off its initial value. Algorithms that need a scalar flow network
 // the problem does not provide are skipped with that reason. A run stopped after 2 of 4 epochs and resumed
-// continues the CUDA step-noise generator where the straight run has it. Label gpu: needs a CUDA device.
+// continues the CUDA step-noise generator where the straight run has it, bit for bit, and ends with a LoRA
+// no further from the straight run's than a second straight run is: CUDA training is not bitwise
+// reproducible (bf16 atomics in the NHWC group-norm kernel, cuDNN's weight-gradient algorithms), so the
+// bit-exact resume is proven on the CPU (test_resume) and here against the measured run-to-run noise.
+// Label gpu: needs a CUDA device.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -56,6 +61,16 @@ double lora_abs_sum(Problem& problem) {
   double s = 0.0;
   for (const auto& p : problem.denoiser->trainable_parameters()) s += p.detach().abs().sum().item<double>();
   return s;
+}
+
+// Euclidean distance between two LoRA state dicts over a's keys (b empty: a's norm).
+double lora_distance(const TensorMap& a, const TensorMap& b) {
+  double s = 0.0;
+  for (const auto& [k, v] : a) {
+    const at::Tensor d = b.empty() ? v.to(at::kDouble) : v.to(at::kDouble) - b.at(k).to(at::kDouble);
+    s += d.square().sum().item<double>();
+  }
+  return std::sqrt(s);
 }
 
 class TrainGpu : public ::testing::TestWithParam<std::string> {};
@@ -117,10 +132,11 @@ TEST(TrainGpuResume, ResumedRunContinuesTheDeviceNoiseGenerator) {
   config.train.save_every = 2;
   config.eval.every = 0;
   const std::string straight = join_path(::testing::TempDir(), "nablagfn_train_gpu_resume_straight");
+  const std::string again = join_path(::testing::TempDir(), "nablagfn_train_gpu_resume_again");
   const std::string resumed = join_path(::testing::TempDir(), "nablagfn_train_gpu_resume_resumed");
-  remove_tree(straight);
-  remove_tree(resumed);
+  for (const auto& dir : {straight, again, resumed}) remove_tree(dir);
   train_run(config, straight, false);
+  train_run(config, again, false);
   Config first_half = config;
   first_half.train.n_epochs = 2;
   train_run(first_half, resumed, false);
@@ -129,11 +145,17 @@ TEST(TrainGpuResume, ResumedRunContinuesTheDeviceNoiseGenerator) {
   const TensorMap b = load_safetensors(join_path(resumed, "checkpoints/epoch_0003/rng.safetensors"));
   ASSERT_EQ(a.count("device_generator"), 1u);
   for (const char* key : {"generator", "device_generator"}) EXPECT_TRUE(at::equal(a.at(key), b.at(key))) << key;
-  const TensorMap la = load_safetensors(join_path(straight, "checkpoints/epoch_0003/adapter.safetensors"));
-  const TensorMap lb = load_safetensors(join_path(resumed, "checkpoints/epoch_0003/adapter.safetensors"));
-  for (const auto& [k, v] : la) EXPECT_CLOSE(lb.at(k), v, 1e-3) << k;
-  remove_tree(straight);
-  remove_tree(resumed);
+  const auto lora = [](const std::string& dir) {
+    return load_safetensors(join_path(dir, "checkpoints/epoch_0003/adapter.safetensors"));
+  };
+  const TensorMap la = lora(straight);
+  const double noise = lora_distance(la, lora(again));
+  const double drift = lora_distance(la, lora(resumed));
+  const double scale = lora_distance(la, {});
+  std::printf("LoRA distance to the straight run: resumed %.4g, second straight run %.4g (LoRA norm %.4g)\n", drift,
+              noise, scale);
+  EXPECT_LE(drift, 4.0 * noise + 1e-6 * scale);
+  for (const auto& dir : {straight, again, resumed}) remove_tree(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryAlgorithm, TrainGpu,

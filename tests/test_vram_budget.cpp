@@ -37,6 +37,20 @@ TEST(VramBudget, PicksTheLargestMicroBatchThenTheLargestChunkThatFits) {
   expect_choice(5.0, 1, 32, 1, false);  // nothing fits: the smallest setting
 }
 
+TEST(VramBudget, TheSamplingGraphsPoolCountsAgainstTheBudget) {
+  Config c;
+  c.train.batch_size = 4;
+  c.train.grad_accum_steps = 8;
+  c.train.vram_budget_gib = 22.0;
+  EXPECT_EQ(choose_vram_settings(c, 64, 64, 0).reward_grad_chunk, 2);
+  // 16 trajectories per sampling graph: 5.21 GiB more (bench/README.md), chunk 2 no longer fits 22 GiB.
+  const VramChoice v = choose_vram_settings(c, 64, 64, 16);
+  EXPECT_NEAR(estimate_nabla_db_peak_gib(4, 2, 64, 64, 16) - estimate_nabla_db_peak_gib(4, 2, 64, 64), 5.21, 1e-9);
+  EXPECT_EQ(v.batch_size, 4);
+  EXPECT_EQ(v.reward_grad_chunk, 1);
+  EXPECT_TRUE(v.fits);
+}
+
 TEST(VramBudget, EstimateGrowsWithBatchChunkAndLatentArea) {
   EXPECT_LT(estimate_nabla_db_peak_gib(2, 1, 64, 64), estimate_nabla_db_peak_gib(4, 1, 64, 64));
   EXPECT_LT(estimate_nabla_db_peak_gib(4, 1, 64, 64), estimate_nabla_db_peak_gib(4, 0, 64, 64));

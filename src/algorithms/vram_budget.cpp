@@ -19,29 +19,38 @@ constexpr double kFixedGiB = 3.09;
 constexpr double kPerSampleGiB = 1.99;
 constexpr double kPerImageGiB = 3.43;
 constexpr double kReserved = 1.05;
+// The CUDA-graph sampler (algorithms/fast_chain.h) keeps its captured step's private memory pool through
+// training: reserved grew by 5.21 GiB with a sampling batch of 16 (bench_training --epoch, chunk2, plain
+// 18.84 vs graph 24.05 GiB reserved, NVIDIA H100, 2026-12-05), taken as linear in the sampling batch.
+constexpr double kGraphPoolPerTrajectoryGiB = 5.21 / 16.0;
 constexpr double kSD15LatentArea = 64.0 * 64.0;
 }  // namespace
 
-double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w) {
+double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w, int graph_batch) {
   const double area = static_cast<double>(h * w) / kSD15LatentArea;
   const int images = chunk > 0 ? std::min(chunk, b) : b;
-  return kReserved * (kFixedGiB + area * (kPerSampleGiB * b + kPerImageGiB * images));
+  return kReserved * (kFixedGiB + area * (kPerSampleGiB * b + kPerImageGiB * images)) +
+         area * kGraphPoolPerTrajectoryGiB * graph_batch;
 }
 
 VramChoice choose_vram_settings(const Config& config, const Problem& problem) {
+  const int graph_batch = problem.fast_chain ? config.sample.batch_size : 0;
+  return choose_vram_settings(config, problem.latent_shape.at(1), problem.latent_shape.at(2), graph_batch);
+}
+
+VramChoice choose_vram_settings(const Config& config, int64_t h, int64_t w, int graph_batch) {
   const TrainConfig& t = config.train;
-  const int64_t h = problem.latent_shape.at(1), w = problem.latent_shape.at(2);
   const int per_update = t.batch_size * t.grad_accum_steps;
   for (int b = t.batch_size; b >= 1; --b) {
     if (per_update % b != 0) continue;
     for (int chunk = b; chunk >= 1; --chunk) {
       if (b % chunk != 0) continue;
-      VramChoice c{b, per_update / b, chunk == b ? 0 : chunk, estimate_nabla_db_peak_gib(b, chunk, h, w), false};
+      VramChoice c{b, per_update / b, chunk == b ? 0 : chunk, estimate_nabla_db_peak_gib(b, chunk, h, w, graph_batch), false};
       c.fits = c.estimate_gib <= t.vram_budget_gib;
       if (c.fits) return c;
     }
   }
-  return VramChoice{1, per_update, 1, estimate_nabla_db_peak_gib(1, 1, h, w), false};
+  return VramChoice{1, per_update, 1, estimate_nabla_db_peak_gib(1, 1, h, w, graph_batch), false};
 }
 
 void apply_vram_budget(Config& config, const Problem& problem) {
@@ -55,8 +64,9 @@ void apply_vram_budget(Config& config, const Problem& problem) {
     return;
   }
   const VramChoice c = choose_vram_settings(config, problem);
-  NABLAGFN_INFO("vram budget %.1f GiB: micro-batch %d x %d accumulation, reward_grad_chunk %d, estimated peak %.1f GiB%s",
+  NABLAGFN_INFO("vram budget %.1f GiB: micro-batch %d x %d accumulation, reward_grad_chunk %d, estimated peak %.1f GiB%s%s",
                 t.vram_budget_gib, c.batch_size, c.grad_accum_steps, c.reward_grad_chunk, c.estimate_gib,
+                problem.fast_chain ? " (with the CUDA-graph sampler's pool; sample.cuda_graph=false frees it)" : "",
                 c.fits ? "" : " (over the budget: the smallest setting)");
   t.batch_size = c.batch_size;
   t.grad_accum_steps = c.grad_accum_steps;

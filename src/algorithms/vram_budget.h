@@ -5,7 +5,7 @@
 // The estimate is linear in what a transition keeps alive at its peak (algorithms/nabla_db.h, folded
 // passes): the frozen networks, one UNet autograd graph of the CFG batch 2b, and the decoder + reward
 // backward of min(chunk, b) images, the two per-sample terms scaled by the latent area against SD-1.5's
-// 64 x 64. Its constants were measured by bench/bench_training on full-size SD-1.5 (bench/README.md).
+// 64 x 64, plus the private pool the CUDA-graph sampler keeps through training. Its constants were measured by bench/bench_training on full-size SD-1.5 (bench/README.md).
 #include "algorithms/problem.h"
 #include "config/config.h"
 
@@ -19,13 +19,16 @@ struct VramChoice {
   bool fits = false;          // estimate_gib <= budget
 };
 
-// Estimated peak GiB (reserved) of one folded ∇-DB transition at micro-batch b, chunk (0: all b), latent h x w.
-double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w);
+// Estimated peak GiB (reserved) of one folded ∇-DB transition at micro-batch b, chunk (0: all b), latent h x w,
+// plus the CUDA-graph sampler's pool for a sampling batch of graph_batch trajectories (0: plain chain).
+double estimate_nabla_db_peak_gib(int b, int chunk, int64_t h, int64_t w, int graph_batch = 0);
 
 // The largest micro-batch (a divisor of train.batch_size x grad_accum_steps, at most train.batch_size)
 // and then the largest chunk (a divisor of it) that fit config.train.vram_budget_gib; micro-batch 1 with
 // chunk 1 when nothing fits.
+// The sampling graph's pool counts when problem.fast_chain is set (sample.batch_size trajectories).
 VramChoice choose_vram_settings(const Config& config, const Problem& problem);
+VramChoice choose_vram_settings(const Config& config, int64_t h, int64_t w, int graph_batch);
 
 // Applies choose_vram_settings to config when train.vram_budget_gib > 0 (nabla_db on an SD problem; other
 // algorithms and problems are left as configured, with a log line saying so) and logs the choice.

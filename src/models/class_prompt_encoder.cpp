@@ -2,6 +2,7 @@
 #include "models/class_prompt_encoder.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 
