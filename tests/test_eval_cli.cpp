@@ -1,6 +1,7 @@
 // Evaluation end to end on two tiny toy runs (issue 11): `nablagfn train` writes the pretrained row
 // (epoch -1) with diversity / prior_fid, a TensorBoard event file and report.html; `nablagfn eval` over
-// both runs recomputes every checkpoint and writes eval.jsonl, the two Pareto PNGs and its report.
+// both runs recomputes every checkpoint and writes eval.jsonl, the two Pareto PNGs and its report;
+// `--from-metrics` compares the rows the runs logged instead.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,20 @@ TEST(EvalCLISmoke, TrainRowsTensorBoardAndEvalOfTwoRuns) {
   }
   const std::string eval_html = read_file(join_path(out, "report.html"));
   EXPECT_NE(eval_html.find("\"name\":\"refl\""), std::string::npos);
+
+  // --from-metrics: the rows the runs logged, unchanged, and the same pictures; nothing recomputed.
+  const std::string logged = dir + "/logged";
+  r = run_nablagfn("eval --runs " + a + " " + b + " --out " + logged + " --from-metrics");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<nlohmann::json> compared;
+  for (const auto& line : split(read_file(join_path(logged, "eval.jsonl")), '\n'))
+    if (!line.empty()) compared.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(compared.size(), 2u * 4u);
+  EXPECT_EQ(compared[5]["run"], "refl");
+  EXPECT_EQ(compared[3]["diversity"], rows[3]["diversity"]);
+  EXPECT_EQ(compared[3]["epoch"], rows[3]["epoch"]);
+  for (const char* png : {"pareto_diversity.png", "pareto_prior_fid.png"})
+    EXPECT_GT(read_png(join_path(logged, png)).width, 100) << png;
 
   r = run_nablagfn("eval --runs " + dir + "/missing --out " + out);
   EXPECT_EQ(r.exit_code, 1);

@@ -4,7 +4,9 @@
 // config.resolved.json (--set overrides apply to every run, e.g. eval.n_samples), then writes into DIR:
 // eval.jsonl (one row per run and checkpoint), pareto_diversity.png and pareto_prior_fid.png (evaluation
 // reward against diversity / prior drift, one curve per run, points labelled by epoch), report.html, and
-// per run DIR/<name>/ the pictures its evaluator draws.
+// per run DIR/<name>/ the pictures its evaluator draws. --from-metrics recomputes nothing: it takes each
+// run's own evaluation rows from its metrics.jsonl (every eval.every epochs, on the run's device and seeds),
+// so runs trained elsewhere (a GPU host) compare without their checkpoints or models.
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
@@ -62,6 +64,18 @@ std::vector<nlohmann::json> evaluate_run(const std::string& run_root, const std:
   return rows;
 }
 
+// The evaluation rows a run wrote while training (metrics.jsonl rows with a diversity), tagged with name.
+std::vector<nlohmann::json> logged_rows(const ReportRun& run, const std::string& root) {
+  require(!run.points.empty(), "'" + root + "' has no evaluation rows in its " + RunDir::kMetricsFile,
+          "train with eval.every > 0, or drop --from-metrics to evaluate its checkpoints");
+  std::vector<nlohmann::json> rows;
+  for (nlohmann::json row : run.points) {
+    row["run"] = run.name;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 // Reward against key, one connected curve per run, points labelled by epoch.
 void pareto_png(const std::string& path, const std::string& key, const std::string& x_label,
                 const std::vector<std::pair<std::string, std::vector<nlohmann::json>>>& runs) {
@@ -88,9 +102,12 @@ int run_eval(const std::vector<std::string>& args) {
   CLI::App app("evaluate the checkpoints of runs and compare them (Pareto plots, report.html)", "nablagfn eval");
   std::vector<std::string> runs, sets;
   std::string out;
+  bool from_metrics = false;
   app.add_option("--runs", runs, "run directories written by `nablagfn train`")->required();
   app.add_option("--out", out, "output directory (eval.jsonl, pareto_*.png, report.html)")->required();
   app.add_option("--set", sets, "override for every run's config, group.key=value (e.g. eval.n_samples=512)");
+  app.add_flag("--from-metrics", from_metrics,
+               "compare the evaluation rows each run logged in its metrics.jsonl; recompute nothing");
   if (const int code = parse_args(app, args); code >= 0) return code;
   init_cpu_runtime();
   make_directories(out);
@@ -102,11 +119,16 @@ int run_eval(const std::vector<std::string>& args) {
     if (name.empty()) name = std::filesystem::path(root).lexically_normal().parent_path().filename().string();
     for (const auto& [taken, rows] : evaluated)
       if (taken == name) name += "_" + std::to_string(evaluated.size());
-    RunDir pictures = RunDir::create(join_path(out, name), /*resume=*/true);
-    std::vector<nlohmann::json> rows = evaluate_run(root, name, sets, pictures);
-    pictures.mark_complete();
-    for (const auto& r : rows) jsonl += r.dump() + "\n";
     ReportRun entry = read_run_for_report(root, name);
+    std::vector<nlohmann::json> rows;
+    if (from_metrics) {
+      rows = logged_rows(entry, root);
+    } else {
+      RunDir pictures = RunDir::create(join_path(out, name), /*resume=*/true);
+      rows = evaluate_run(root, name, sets, pictures);
+      pictures.mark_complete();
+    }
+    for (const auto& r : rows) jsonl += r.dump() + "\n";
     entry.points = rows;
     report.push_back(entry);
     evaluated.emplace_back(name, std::move(rows));
@@ -118,9 +140,9 @@ int run_eval(const std::vector<std::string>& args) {
   pareto_png(join_path(out, "pareto_prior_fid.png"), "prior_fid", "prior drift (prompt-averaged Frechet distance)",
              evaluated);
   write_report(join_path(out, "report.html"), "nablagfn eval: " + std::to_string(runs.size()) + " run(s)", report);
-  std::printf("evaluated %zu run(s); results in %s (eval.jsonl, pareto_diversity.png, pareto_prior_fid.png, "
+  std::printf("%s %zu run(s); results in %s (eval.jsonl, pareto_diversity.png, pareto_prior_fid.png, "
               "report.html)\n",
-              runs.size(), out.c_str());
+              from_metrics ? "compared the logged evaluations of" : "evaluated", runs.size(), out.c_str());
   return 0;
 }
 
