@@ -92,6 +92,10 @@ TEST(EvalCLISmoke, TrainRowsTensorBoardAndEvalOfTwoRuns) {
   for (const char* png : {"pareto_diversity.png", "pareto_prior_fid.png"})
     EXPECT_GT(read_png(join_path(logged, png)).width, 100) << png;
 
+  r = run_nablagfn("eval --runs " + a + " --out " + logged + " --from-metrics --set eval.n_samples=64");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--set has no effect"), std::string::npos) << r.output;
+
   r = run_nablagfn("eval --runs " + dir + "/missing --out " + out);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;

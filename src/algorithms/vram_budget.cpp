@@ -45,7 +45,8 @@ VramChoice choose_vram_settings(const Config& config, int64_t h, int64_t w, int 
     if (per_update % b != 0) continue;
     for (int chunk = b; chunk >= 1; --chunk) {
       if (b % chunk != 0) continue;
-      VramChoice c{b, per_update / b, chunk == b ? 0 : chunk, estimate_nabla_db_peak_gib(b, chunk, h, w, graph_batch), false};
+      VramChoice c{b, per_update / b, chunk == b ? 0 : chunk, estimate_nabla_db_peak_gib(b, chunk, h, w, graph_batch),
+                   false};
       c.fits = c.estimate_gib <= t.vram_budget_gib;
       if (c.fits) return c;
     }
@@ -64,10 +65,11 @@ void apply_vram_budget(Config& config, const Problem& problem) {
     return;
   }
   const VramChoice c = choose_vram_settings(config, problem);
-  NABLAGFN_INFO("vram budget %.1f GiB: micro-batch %d x %d accumulation, reward_grad_chunk %d, estimated peak %.1f GiB%s%s",
-                t.vram_budget_gib, c.batch_size, c.grad_accum_steps, c.reward_grad_chunk, c.estimate_gib,
-                problem.fast_chain ? " (with the CUDA-graph sampler's pool; sample.cuda_graph=false frees it)" : "",
-                c.fits ? "" : " (over the budget: the smallest setting)");
+  NABLAGFN_INFO(
+      "vram budget %.1f GiB: micro-batch %d x %d accumulation, reward_grad_chunk %d, estimated peak %.1f GiB%s%s",
+      t.vram_budget_gib, c.batch_size, c.grad_accum_steps, c.reward_grad_chunk, c.estimate_gib,
+      problem.fast_chain ? " (with the CUDA-graph sampler's pool; sample.cuda_graph=false frees it)" : "",
+      c.fits ? "" : " (over the budget: the smallest setting)");
   t.batch_size = c.batch_size;
   t.grad_accum_steps = c.grad_accum_steps;
   t.reward_grad_chunk = c.reward_grad_chunk;

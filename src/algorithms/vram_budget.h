@@ -5,7 +5,8 @@
 // The estimate is linear in what a transition keeps alive at its peak (algorithms/nabla_db.h, folded
 // passes): the frozen networks, one UNet autograd graph of the CFG batch 2b, and the decoder + reward
 // backward of min(chunk, b) images, the two per-sample terms scaled by the latent area against SD-1.5's
-// 64 x 64, plus the private pool the CUDA-graph sampler keeps through training. Its constants were measured by bench/bench_training on full-size SD-1.5 (bench/README.md).
+// 64 x 64, plus the private pool the CUDA-graph sampler keeps through training. Its constants were
+// measured by bench/bench_training on full-size SD-1.5 (bench/README.md).
 #include "algorithms/problem.h"
 #include "config/config.h"
 

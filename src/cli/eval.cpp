@@ -109,6 +109,8 @@ int run_eval(const std::vector<std::string>& args) {
   app.add_flag("--from-metrics", from_metrics,
                "compare the evaluation rows each run logged in its metrics.jsonl; recompute nothing");
   if (const int code = parse_args(app, args); code >= 0) return code;
+  require(!(from_metrics && !sets.empty()), "--set has no effect with --from-metrics (nothing is recomputed)",
+          "drop --set, or drop --from-metrics to re-evaluate the checkpoints with the overrides");
   init_cpu_runtime();
   make_directories(out);
   std::vector<std::pair<std::string, std::vector<nlohmann::json>>> evaluated;
@@ -140,9 +142,10 @@ int run_eval(const std::vector<std::string>& args) {
   pareto_png(join_path(out, "pareto_prior_fid.png"), "prior_fid", "prior drift (prompt-averaged Frechet distance)",
              evaluated);
   write_report(join_path(out, "report.html"), "nablagfn eval: " + std::to_string(runs.size()) + " run(s)", report);
-  std::printf("%s %zu run(s); results in %s (eval.jsonl, pareto_diversity.png, pareto_prior_fid.png, "
-              "report.html)\n",
-              from_metrics ? "compared the logged evaluations of" : "evaluated", runs.size(), out.c_str());
+  std::printf(
+      "%s %zu run(s); results in %s (eval.jsonl, pareto_diversity.png, pareto_prior_fid.png, "
+      "report.html)\n",
+      from_metrics ? "compared the logged evaluations of" : "evaluated", runs.size(), out.c_str());
   return 0;
 }
 
