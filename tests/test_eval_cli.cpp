@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/fs_util.h"
 #include "io/png.h"
@@ -63,9 +62,7 @@ TEST(EvalCLISmoke, TrainRowsTensorBoardAndEvalOfTwoRuns) {
   const std::string out = dir + "/eval";
   r = run_nablagfn("eval --runs " + a + " " + b + " --out " + out + " --set eval.n_samples=128");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::vector<nlohmann::json> evaluated;
-  for (const auto& line : split(read_file(join_path(out, "eval.jsonl")), '\n'))
-    if (!line.empty()) evaluated.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> evaluated = MetricsLog::read_all(join_path(out, "eval.jsonl"));
   ASSERT_EQ(evaluated.size(), 2u * 4u);  // per run: epoch -1 and 3 checkpoints
   EXPECT_EQ(evaluated[0]["run"], "nabla_db");
   EXPECT_EQ(evaluated[4]["run"], "refl");
@@ -82,9 +79,7 @@ TEST(EvalCLISmoke, TrainRowsTensorBoardAndEvalOfTwoRuns) {
   const std::string logged = dir + "/logged";
   r = run_nablagfn("eval --runs " + a + " " + b + " --out " + logged + " --from-metrics");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::vector<nlohmann::json> compared;
-  for (const auto& line : split(read_file(join_path(logged, "eval.jsonl")), '\n'))
-    if (!line.empty()) compared.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> compared = MetricsLog::read_all(join_path(logged, "eval.jsonl"));
   ASSERT_EQ(compared.size(), 2u * 4u);
   EXPECT_EQ(compared[5]["run"], "refl");
   EXPECT_EQ(compared[3]["diversity"], rows[3]["diversity"]);
