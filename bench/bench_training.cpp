@@ -12,18 +12,23 @@
 //   merged_guess     + merged_lora_guess: ε_θ(x') of the guess with the LoRA in the weights (the CUDA default)
 //   merged_backward  + model.lora_merged_backward: the policy's grad-mode passes as one GEMM per projection
 //                    with W + (alpha/r)·B·A and its own backward (models/lora_merged_linear.h)
+//   nhwc_decoder     merged_backward + the VAE decoder in channels-last with the fused GroupNorm + SiLU kernels
+//                    and their backward (VAEDecoder::set_channels_last)
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
 // --stages times the building blocks one by one at batch B (first of --batch): the guided UNet forward (no
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
 // the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
-// latents, the reward gradient of B images alone, the last two also with TF32 matmuls (not the default).
+// latents, the reward gradient of B images alone, the last two also with TF32 matmuls (not the default), the
+// decoder's input gradient alone, then both in channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
 // updates (micro-batch 4 x 8 accumulation), timed end to end.
+// --profile T adds the kernel-time profile (bench/kernel_profile.h, top T kernels) of each variant's step and
+// each stage.
 // Usage: bench_training [--config DIR] [--batch B[,B...]] [--repeats R] [--warmup W] [--only a,b] [--stages] [--epoch]
-//                       [--epoch-variant NAME] [--epoch-samplers plain,graph]
+//                       [--epoch-variant NAME] [--epoch-samplers plain,graph] [--profile T]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -39,6 +44,7 @@
 #include "algorithms/predicted_reward.h"
 #include "algorithms/trainer.h"
 #include "bench_util.h"
+#include "kernel_profile.h"
 #include "io/fs_util.h"
 #include "io/run_dir.h"
 #include "models/cuda_sampling.h"
@@ -74,6 +80,7 @@ struct Args {
   int warmup = 1;
   bool epoch = false;
   bool stages = false;
+  int profile_top = 0;  // > 0: profile each variant's step and each stage (bench/kernel_profile.h)
   std::string epoch_variant = "chunk2";
   std::vector<std::string> epoch_samplers = {"graph"};
   std::vector<std::string> only;
@@ -95,6 +102,8 @@ Args parse_args(int argc, char** argv) {
       a.warmup = std::stoi(next());
     } else if (k == "--stages") {
       a.stages = true;
+    } else if (k == "--profile") {
+      a.profile_top = std::stoi(next());
     } else if (k == "--epoch") {
       a.epoch = true;
     } else if (k == "--epoch-variant") {
@@ -140,12 +149,13 @@ Config variant_config(const std::string& variant) {
   c.algorithm.fold_passes = variant == "separate" ? FoldPasses::Separate : FoldPasses::Folded;
   c.train.reward_grad_chunk = variant == "chunk1" ? 1 : variant == "chunk2" || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
-  c.model.lora_merged_backward = variant == "merged_backward";
+  c.model.lora_merged_backward = variant == "merged_backward" || variant == "nhwc_decoder";
   return c;
 }
 
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
   const Config config = variant_config(variant);
+  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(variant == "nhwc_decoder");
   b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
@@ -177,6 +187,7 @@ void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t 
       .add("peak_alloc_gib", peak_allocated_gib(), 2)
       .add("peak_reserved_gib", peak_reserved_gib(), 2)
       .print();
+  if (a.profile_top > 0) profile_kernels("training_" + variant, step, 1, a.profile_top);
 }
 
 void run_stages(SDBench& b, const Args& a) {
@@ -193,6 +204,7 @@ void run_stages(SDBench& b, const Args& a) {
   auto stage = [&](const std::string& name, const std::function<void()>& f) {
     const Timing tm = time_median(f, a.warmup, a.repeats);
     ResultLine("training_stage").add("stage", name).add("card", card_name()).add("batch", B).add("s", tm.median_s).print();
+    if (a.profile_top > 0) profile_kernels("stage_" + name, f, 1, a.profile_top);
   };
   LoRAGate& gate = b.denoiser->lora().gate();
   // Forward + VJP to the input (and, with lora_grads, to every LoRA matrix), the LoRA as merged_backward says.
@@ -230,6 +242,18 @@ void run_stages(SDBench& b, const Args& a) {
   stage("decode_reward_grad_tf32", [&] { reward_grad_chunked(p, z, prompts, 0); });
   stage("reward_grad_only_tf32", reward_grad);
   at::globalContext().setAllowTF32CuBLAS(false);
+  auto decoder = std::dynamic_pointer_cast<VAEDecoder>(p.decoder);
+  stage("decode_grad", [&] {
+    at::Tensor leaf = z.detach().requires_grad_(true);
+    torch::autograd::grad({decoder->decode(leaf).square().sum()}, {leaf});
+  });
+  decoder->set_channels_last(true);
+  stage("decode_grad_nhwc", [&] {
+    at::Tensor leaf = z.detach().requires_grad_(true);
+    torch::autograd::grad({decoder->decode(leaf).square().sum()}, {leaf});
+  });
+  stage("decode_reward_grad_nhwc", [&] { reward_grad_chunked(p, z, prompts, 0); });
+  decoder->set_channels_last(false);
 }
 
 // One epoch of the official shape through the trainer, end to end, sampling on the plain chain or on the
@@ -275,7 +299,7 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   SDBench b = make_training_bench(args);
   for (const std::string variant :
-       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench"}) {
+       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

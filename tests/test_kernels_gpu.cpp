@@ -79,6 +79,36 @@ TEST(KernelsGpu, GroupNormMatchesReference) {
   }
 }
 
+TEST(KernelsGpu, GroupNormBackwardMatchesReference) {
+  torch::manual_seed(8);
+  // {B, C, H, W, G}: as above, plus the VAE decoder's 128 channels at a 512x512 image's width.
+  const std::vector<std::vector<int64_t>> cases = {
+      {2, 16, 5, 7, 8}, {2, 320, 16, 16, 32}, {3, 960, 8, 8, 32}, {1, 128, 96, 96, 32}};
+  for (at::ScalarType dtype : kDtypes) {
+    for (const auto& c : cases) {
+      const int64_t B = c[0], C = c[1], G = c[4];
+      const at::Tensor x = channels_last(randn({B, C, c[2], c[3]}, dtype) * 2 + 3);
+      const at::Tensor dy = channels_last(randn({B, C, c[2], c[3]}, dtype));
+      const at::Tensor w = randn({C}, dtype), b = randn({C}, dtype);
+      for (int64_t shift_rows : {int64_t{0}, int64_t{1}, B}) {
+        const at::Tensor shift = shift_rows > 0 ? randn({shift_rows, C}, dtype) : at::Tensor();
+        for (bool silu : {false, true}) {
+          const at::Tensor leaf = x.detach().requires_grad_();
+          const at::Tensor y = fused::group_norm(leaf, G, w, b, 1e-5, shift, silu);
+          EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast)) << "kernel path not taken";
+          const at::Tensor got = torch::autograd::grad({y}, {leaf}, {dy})[0];
+          const at::Tensor leaf_ref = to_float(x).requires_grad_();
+          const at::Tensor y_ref = reference(
+              [&] { return fused::group_norm(leaf_ref, G, to_float(w), to_float(b), 1e-5, to_float(shift), silu); });
+          const at::Tensor expected = torch::autograd::grad({y_ref}, {leaf_ref}, {to_float(dy)})[0];
+          EXPECT_CLOSE(got, expected, 2 * tolerance(dtype))
+              << label(dtype, c) << " shift rows " << shift_rows << " silu " << silu;
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsGpu, GroupNormStatisticsSurviveLargeMean) {
   // mean 50, std 0.01: E[x²] − mean² in fp32 would lose every digit of the variance.
   torch::NoGradGuard no_grad;
@@ -172,10 +202,9 @@ TEST(KernelsGpu, UnsupportedSizesAndAutogradTakeTheReference) {
     const at::Tensor got = fused::group_norm(x, 4, {}, {}, 1e-5, {}, true);
     EXPECT_CLOSE(got, reference([&] { return fused::group_norm(x, 4, {}, {}, 1e-5, {}, true); }), 0.0);
   }
-  // Under autograd the kernels (no backward) stand aside: the graph and the gradient are the reference's.
+  // A shift that needs a gradient (the kernel's backward has none for it): the reference's graph and gradients.
   const at::Tensor x = channels_last(randn({2, 32, 4, 4}, at::kFloat)).requires_grad_();
   const at::Tensor shift = randn({2, 32}, at::kFloat).requires_grad_();
-  EXPECT_FALSE(fused::nhwc_path(x));
   const at::Tensor y = fused::group_norm(x, 8, {}, {}, 1e-5, shift, true);
   ASSERT_TRUE(y.requires_grad());
   const auto grads = torch::autograd::grad({y.pow(2).sum()}, {x, shift});
@@ -245,7 +274,7 @@ TEST(KernelsGpu, TinyUNetFusedPathMatchesReference) {
   }
 }
 
-TEST(KernelsGpu, TinyUNetChannelsLastUnderAutogradIsTheReference) {
+TEST(KernelsGpu, TinyUNetChannelsLastGradientMatchesReference) {
   at::globalContext().setAllowTF32CuDNN(false);
   UNet2DConditionModel unet = tiny_unet(at::kFloat);
   const at::Tensor t = torch::tensor({500, 20}, at::kLong).to(kCuda);

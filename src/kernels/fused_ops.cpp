@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <atomic>
+#include <cstdint>
 #include <initializer_list>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/nhwc_kernels.h"
 #endif
@@ -38,14 +41,15 @@ kernels::DType kernel_dtype(at::ScalarType s) {
 
 // The conditions every kernel shares (fused_ops.h): on, CUDA tensors of one supported dtype on one
 // device, no graph to record. Undefined (optional) tensors are skipped.
-bool kernel_inputs(std::initializer_list<const at::Tensor*> tensors) {
+// first_may_need_grad: the kernel has a backward for the first tensor (the others stay constants).
+bool kernel_inputs(std::initializer_list<const at::Tensor*> tensors, bool first_may_need_grad = false) {
   const at::Tensor& first = **tensors.begin();
   if (!g_enabled || !first.defined() || !first.is_cuda() || !supported_dtype(first.scalar_type())) return false;
   const bool recording = at::GradMode::is_enabled();
   for (const at::Tensor* t : tensors) {
     if (!t->defined()) continue;
     if (t->device() != first.device() || t->scalar_type() != first.scalar_type()) return false;
-    if (recording && t->requires_grad()) return false;
+    if (recording && t->requires_grad() && !(first_may_need_grad && t == &first)) return false;
   }
   return true;
 }
@@ -66,31 +70,101 @@ bool kernels_built() { return NABLAGFN_WITH_CUDA_KERNELS != 0; }
 
 bool nhwc_path(const at::Tensor& x) {
   return kernels_built() && g_enabled && x.defined() && x.is_cuda() && x.dim() == 4 &&
-         x.is_contiguous(at::MemoryFormat::ChannelsLast) && supported_dtype(x.scalar_type()) &&
-         !at::GradMode::is_enabled();
+         x.is_contiguous(at::MemoryFormat::ChannelsLast) && supported_dtype(x.scalar_type());
 }
+
+#if NABLAGFN_WITH_CUDA_KERNELS
+namespace {
+
+// The GroupNorm kernel on x [B, C, H, W] channels-last; false (nothing written) when it does not handle the
+// sizes. stats: the per-(sample, group) (mean, rstd) [B, G, 2] the backward takes.
+bool group_norm_kernel(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                       double eps, const at::Tensor& shift, bool silu, at::Tensor& y, at::Tensor& stats) {
+  const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
+  const bool shift_ok =
+      !shift.defined() || (shift.dim() == 2 && (shift.size(0) == 1 || shift.size(0) == B) && shift.size(1) == C &&
+                           shift.is_contiguous());
+  const int64_t workspace_floats = kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type()));
+  if (!shift_ok || !channel_vector(weight, C) || !channel_vector(bias, C) || workspace_floats <= 0) return false;
+  c10::cuda::CUDAGuard guard(x.device());
+  const int64_t shift_stride = shift.defined() && shift.size(0) > 1 ? C : 0;
+  y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
+  at::Tensor workspace = at::empty({workspace_floats}, x.options().dtype(at::kFloat));
+  if (!kernels::group_norm_nhwc(x.data_ptr(), ptr(shift), shift_stride, ptr(weight), ptr(bias), y.data_ptr(),
+                                workspace.data_ptr<float>(), B, P, C, groups, static_cast<float>(eps), silu,
+                                kernel_dtype(x.scalar_type()), current_stream(x))) {
+    return false;
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  stats = workspace.narrow(0, workspace_floats - B * groups * 2, B * groups * 2).clone();  // [B·G·2]
+  return true;
+}
+
+// The kernel under autograd: the gradient of x (weight, bias and shift are constants: kernel_inputs
+// checked that they need none).
+class GroupNormNHWC : public torch::autograd::Function<GroupNormNHWC> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t groups,
+                            const at::Tensor& weight, const at::Tensor& bias, double eps, const at::Tensor& shift,
+                            bool silu) {
+    at::Tensor y, stats;
+    TORCH_CHECK(group_norm_kernel(x, groups, weight, bias, eps, shift, silu, y, stats),
+                "fused::group_norm: the kernel refused sizes it accepted before");
+    ctx->save_for_backward({x, weight, bias, shift, stats});
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["silu"] = silu;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &bias = saved[2], &shift = saved[3], &stats = saved[4];
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const bool silu = ctx->saved_data["silu"].toBool();
+    const at::Tensor dy = grad_out[0].to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
+    const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
+    c10::cuda::CUDAGuard guard(x.device());
+    at::Tensor dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
+    at::Tensor workspace =
+        at::empty({kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type()))},
+                  x.options().dtype(at::kFloat));
+    const int64_t shift_stride = shift.defined() && shift.size(0) > 1 ? C : 0;
+    TORCH_CHECK(kernels::group_norm_nhwc_backward(x.data_ptr(), ptr(shift), shift_stride, ptr(weight), ptr(bias),
+                                                  stats.data_ptr<float>(), dy.data_ptr(), dx.data_ptr(),
+                                                  workspace.data_ptr<float>(), B, P, C, groups, silu,
+                                                  kernel_dtype(x.scalar_type()), current_stream(x)),
+                "fused::group_norm: the backward kernel refused the forward's sizes");
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return {dx, {}, {}, {}, {}, {}, {}};
+  }
+};
+
+}  // namespace
+#endif
 
 at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias, double eps,
                       const at::Tensor& shift, bool silu) {
 #if NABLAGFN_WITH_CUDA_KERNELS
-  if (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) && kernel_inputs({&x, &weight, &bias, &shift})) {
-    const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
-    const bool shift_ok =
-        !shift.defined() || (shift.dim() == 2 && (shift.size(0) == 1 || shift.size(0) == B) && shift.size(1) == C);
-    const int64_t workspace_floats =
-        kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type()));
-    if (shift_ok && channel_vector(weight, C) && channel_vector(bias, C) && workspace_floats > 0) {
-      c10::cuda::CUDAGuard guard(x.device());
-      const at::Tensor s = shift.defined() ? shift.contiguous() : shift;
-      const int64_t shift_stride = s.defined() && s.size(0) > 1 ? C : 0;
-      at::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-      at::Tensor workspace = at::empty({workspace_floats}, x.options().dtype(at::kFloat));
-      if (kernels::group_norm_nhwc(x.data_ptr(), ptr(s), shift_stride, ptr(weight), ptr(bias), y.data_ptr(),
-                                   workspace.data_ptr<float>(), B, P, C, groups, static_cast<float>(eps), silu,
-                                   kernel_dtype(x.scalar_type()), current_stream(x))) {
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-        return y;
-      }
+  if (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+      kernel_inputs({&x, &weight, &bias, &shift}, /*first_may_need_grad=*/true)) {
+    const at::Tensor s = shift.defined() ? shift.contiguous() : shift;
+    if (at::GradMode::is_enabled() && x.requires_grad()) {
+      const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
+      const bool sizes_ok =
+          kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type())) > 0 &&
+          channel_vector(weight, C) && channel_vector(bias, C) &&
+          (!s.defined() || (s.dim() == 2 && (s.size(0) == 1 || s.size(0) == B) && s.size(1) == C));
+      const bool aligned = [&] {
+        for (const at::Tensor* t : {&x, &weight, &bias, &s}) {
+          if (t->defined() && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) return false;
+        }
+        return true;
+      }();
+      if (sizes_ok && aligned) return GroupNormNHWC::apply(x, groups, weight, bias, eps, s, silu);
+    } else {
+      at::Tensor y, stats;
+      if (group_norm_kernel(x, groups, weight, bias, eps, s, silu, y, stats)) return y;
     }
   }
 #endif

@@ -4,7 +4,8 @@
 // kernels/nhwc_kernels.h instead when all of these hold:
 //  - the build has the kernels (CMake found nvcc: NABLAGFN_WITH_CUDA_KERNELS) and set_enabled(true);
 //  - every tensor is on CUDA in one dtype of fp32 / bf16 / fp16, dense in the layout named per function;
-//  - autograd is not recording, or nothing requires grad (the kernels have no backward);
+//  - autograd is not recording, or nothing requires grad (the kernels have no backward), except for
+//    group_norm, whose kernel has a backward for x (weight, bias and shift must not need gradients);
 //  - the kernel handles the sizes (channels a multiple of 16 bytes, ...).
 // Otherwise the reference runs, so results are right on every device and under autograd; tests compare
 // the two (tests/test_kernels_gpu.cpp). The kernels round once where the reference rounds after each op.
@@ -22,7 +23,8 @@ bool enabled();
 bool kernels_built();
 
 // Whether a module should take its fused channels-last path for input x: enabled(), kernels_built(),
-// x a 4-D channels-last CUDA tensor of a supported dtype, and autograd not recording.
+// x a 4-D channels-last CUDA tensor of a supported dtype. Under autograd each fused op runs its kernel
+// where it has a backward and its reference otherwise, so the path is right in training too.
 bool nhwc_path(const at::Tensor& x);
 
 // x [B, C, H, W] channels-last; shift [B, C], [1, C] or undefined; weight / bias [C] or undefined.

@@ -3,7 +3,8 @@
 // copies channels-last inputs to NCHW), and SD's ResnetBlock2D follows it with a SiLU and precedes it
 // with a broadcast add (conv bias + time embedding); here that is one read for the statistics and one
 // read + write for the output.
-// Three launches:
+// The backward (input gradient only) recomputes x̂ and act'(z) from x and the saved statistics, in the same
+// three-launch shape. Forward, three launches:
 //  1. partial: block (chunk of pixels, sample n), one 16-byte channel vector per thread and `rows` pixels
 //     at a time, sums d = v − K_g and d² per group (shared-memory atomics), K_g = v at pixel 0 of the
 //     group's first channel: sums relative to a sample of the group keep fp32 exact enough while
@@ -61,6 +62,42 @@ __device__ __forceinline__ float group_reference(const T* x, const T* shift, int
   return to_float(x[static_cast<int64_t>(n) * P * C + c_first]) + s;
 }
 
+// The thread's per-channel sums s1, s2 into the block's per-group sums s_sums [G, 2]: runs of channels of
+// one group leave the thread as one pair of shared-memory atomics.
+template <int VEC>
+__device__ __forceinline__ void add_group_sums(const float (&s1)[VEC], const float (&s2)[VEC], int col, int Cg,
+                                               float* s_sums) {
+  int g = col * VEC / Cg;
+  float r1 = 0.0f, r2 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int gi = (col * VEC + i) / Cg;
+    if (gi != g) {
+      atomicAdd(&s_sums[2 * g], r1);
+      atomicAdd(&s_sums[2 * g + 1], r2);
+      g = gi;
+      r1 = r2 = 0.0f;
+    }
+    r1 += s1[i];
+    r2 += s2[i];
+  }
+  atomicAdd(&s_sums[2 * g], r1);
+  atomicAdd(&s_sums[2 * g + 1], r2);
+}
+
+// The block's per-group sums [G, 2] to zero, seen by every thread.
+__device__ __forceinline__ void clear_group_sums(float* s_sums, int G) {
+  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) s_sums[i] = 0.0f;
+  __syncthreads();
+}
+
+// After the block's sums are complete: its row of partial [N, n_chunks, G, 2].
+__device__ __forceinline__ void write_partial(const float* s_sums, float* partial, int n, int chunk, int G) {
+  __syncthreads();
+  float* out = partial + (static_cast<int64_t>(n) * gridDim.x + chunk) * G * 2;
+  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) out[i] = s_sums[i];
+}
+
 // partial [N, n_chunks, G, 2]: Σ d and Σ d² of group g over chunk j of sample n, d = v − K_g.
 // Dynamic shared memory: G · 2 floats.
 template <typename T>
@@ -73,8 +110,7 @@ __global__ void group_norm_partial_kernel(const T* __restrict__ x, const T* __re
   const int chunk = blockIdx.x, n = blockIdx.y;
   const int p_end = min(P, (chunk + 1) * chunk_pixels);
   extern __shared__ float s_sums[];
-  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) s_sums[i] = 0.0f;
-  __syncthreads();
+  clear_group_sums(s_sums, G);
 
   if (row < rows) {
     // d = x − (K_g − shift_c) per channel of the thread's vector.
@@ -104,27 +140,9 @@ __global__ void group_norm_partial_kernel(const T* __restrict__ x, const T* __re
         }
       }
     }
-    // Runs of channels of one group leave the thread as one pair of shared-memory atomics.
-    int g = col * VEC / Cg;
-    float r1 = 0.0f, r2 = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) {
-      const int gi = (col * VEC + i) / Cg;
-      if (gi != g) {
-        atomicAdd(&s_sums[2 * g], r1);
-        atomicAdd(&s_sums[2 * g + 1], r2);
-        g = gi;
-        r1 = r2 = 0.0f;
-      }
-      r1 += s1[i];
-      r2 += s2[i];
-    }
-    atomicAdd(&s_sums[2 * g], r1);
-    atomicAdd(&s_sums[2 * g + 1], r2);
+    add_group_sums<VEC>(s1, s2, col, Cg, s_sums);
   }
-  __syncthreads();
-  float* out = partial + (static_cast<int64_t>(n) * gridDim.x + chunk) * G * 2;
-  for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) out[i] = s_sums[i];
+  write_partial(s_sums, partial, n, chunk, G);
 }
 
 // stats [N, G, 2]: (mean, rsqrt(var + eps)) from the chunks' sums. Grid N, one warp per group.
@@ -198,6 +216,155 @@ __global__ void group_norm_apply_kernel(const T* __restrict__ x, const T* __rest
   }
 }
 
+
+// Backward, input gradient only (gamma, beta and shift are constants). With v = x + shift,
+// x̂ = (v − μ)·rstd, z = x̂·γ + β, y = act(z) and dx̂ = dy · act'(z) · γ:
+//   dx = rstd · (dx̂ − mean_g(dx̂) − x̂ · mean_g(dx̂ · x̂)).
+// partial [N, n_chunks, G, 2]: Σ dx̂ and Σ dx̂·x̂ of group g over chunk j of sample n.
+template <typename T, bool kSilu>
+struct BackwardTerms {
+  static constexpr int VEC = Pack<T>::kSize;
+  float gamma[VEC], beta[VEC], shift[VEC], mean[VEC], rstd[VEC];
+
+  __device__ BackwardTerms(const T* g, const T* b, const T* s, int64_t shift_stride, const float* stats, int n, int col,
+                           int G, int Cg) {
+    load_floats(g == nullptr ? nullptr : g + col * VEC, 1.0f, gamma);
+    load_floats(b == nullptr ? nullptr : b + col * VEC, 0.0f, beta);
+    load_shift(s, shift_stride, n, col * VEC, shift);
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      const float* st = stats + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
+      mean[i] = st[0];
+      rstd[i] = st[1];
+    }
+  }
+  // x̂ and dx̂ of channel i from x and dy.
+  __device__ __forceinline__ void at(int i, float xv, float dyv, float& xh, float& dxh) const {
+    xh = (xv + shift[i] - mean[i]) * rstd[i];
+    float dz = dyv;
+    if (kSilu) {
+      const float z = xh * gamma[i] + beta[i];
+      const float sig = 1.0f / (1.0f + __expf(-z));
+      dz *= sig * (1.0f + z * (1.0f - sig));
+    }
+    dxh = dz * gamma[i];
+  }
+};
+
+// kUnroll pixels of x and dy from pixel p on, `rows` apart (those before p_end).
+template <typename T>
+__device__ __forceinline__ void load_x_dy(const T* x, const T* dy, int64_t offset, int p, int rows, int p_end, int C,
+                                          Pack<T> (&v)[kUnroll], Pack<T> (&d)[kUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    if (p + u * rows < p_end) {
+      v[u] = load_pack(x + offset + static_cast<int64_t>(p + u * rows) * C);
+      d[u] = load_pack(dy + offset + static_cast<int64_t>(p + u * rows) * C);
+    }
+  }
+}
+
+template <typename T, bool kSilu>
+__global__ void group_norm_backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ shift,
+                                                   int64_t shift_stride, const T* __restrict__ gamma,
+                                                   const T* __restrict__ beta, const float* __restrict__ stats,
+                                                   const T* __restrict__ dy, float* __restrict__ partial, int P, int C,
+                                                   int G, int rows, int chunk_pixels) {
+  constexpr int VEC = Pack<T>::kSize;
+  const int cols = C / VEC, Cg = C / G;
+  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  const int chunk = blockIdx.x, n = blockIdx.y;
+  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+  extern __shared__ float s_sums[];
+  clear_group_sums(s_sums, G);
+
+  if (row < rows) {
+    const BackwardTerms<T, kSilu> t(gamma, beta, shift, shift_stride, stats, n, col, G, Cg);
+    float s1[VEC], s2[VEC];
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) s1[i] = s2[i] = 0.0f;
+    const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
+    for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
+      Pack<T> v[kUnroll], d[kUnroll];
+      load_x_dy(x, dy, offset, p, rows, p_end, C, v, d);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (p + u * rows >= p_end) break;
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+          float xh, dxh;
+          t.at(i, to_float(v[u].v[i]), to_float(d[u].v[i]), xh, dxh);
+          s1[i] += dxh;
+          s2[i] += dxh * xh;
+        }
+      }
+    }
+    add_group_sums<VEC>(s1, s2, col, Cg, s_sums);
+  }
+  write_partial(s_sums, partial, n, chunk, G);
+}
+
+// coef [N, G, 2]: (mean_g(dx̂), mean_g(dx̂·x̂)) from the chunks' sums. Grid N, one warp per group.
+__global__ void group_norm_backward_finalize_kernel(const float* __restrict__ partial, float* __restrict__ coef, int P,
+                                                    int C, int G, int n_chunks) {
+  const int n = blockIdx.x, lane = threadIdx.x % 32;
+  const float count = static_cast<float>(P) * (C / G);
+  const float* base = partial + static_cast<int64_t>(n) * n_chunks * G * 2;
+  for (int g = threadIdx.x / 32; g < G; g += blockDim.x / 32) {
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int j = lane; j < n_chunks; j += 32) {
+      s1 += base[(static_cast<int64_t>(j) * G + g) * 2];
+      s2 += base[(static_cast<int64_t>(j) * G + g) * 2 + 1];
+    }
+    s1 = warp_sum(s1);
+    s2 = warp_sum(s2);
+    if (lane == 0) {
+      float* out = coef + (static_cast<int64_t>(n) * G + g) * 2;
+      out[0] = s1 / count;
+      out[1] = s2 / count;
+    }
+  }
+}
+
+template <typename T, bool kSilu>
+__global__ void group_norm_backward_apply_kernel(const T* __restrict__ x, const T* __restrict__ shift,
+                                                 int64_t shift_stride, const T* __restrict__ gamma,
+                                                 const T* __restrict__ beta, const float* __restrict__ stats,
+                                                 const float* __restrict__ coef, const T* __restrict__ dy,
+                                                 T* __restrict__ dx, int P, int C, int G, int rows, int chunk_pixels) {
+  constexpr int VEC = Pack<T>::kSize;
+  const int cols = C / VEC, Cg = C / G;
+  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  if (row >= rows) return;
+  const int chunk = gridDim.x - 1 - blockIdx.x, n = gridDim.y - 1 - blockIdx.y;
+  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+  const BackwardTerms<T, kSilu> t(gamma, beta, shift, shift_stride, stats, n, col, G, Cg);
+  float c1[VEC], c2[VEC];
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float* cf = coef + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
+    c1[i] = cf[0];
+    c2[i] = cf[1];
+  }
+  const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
+  for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
+    Pack<T> v[kUnroll], d[kUnroll];
+    load_x_dy(x, dy, offset, p, rows, p_end, C, v, d);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (p + u * rows >= p_end) break;
+      Pack<T> out;
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        float xh, dxh;
+        t.at(i, to_float(v[u].v[i]), to_float(d[u].v[i]), xh, dxh);
+        out.v[i] = from_float<T>(t.rstd[i] * (dxh - c1[i] - xh * c2[i]));
+      }
+      store_pack(dx + offset + static_cast<int64_t>(p + u * rows) * C, out);
+    }
+  }
+}
+
 }  // namespace
 
 int64_t group_norm_workspace_floats(int64_t N, int64_t P, int64_t C, int64_t G, DType dtype) {
@@ -231,6 +398,37 @@ bool group_norm_nhwc(const void* x, const void* shift, int64_t shift_stride, con
     auto apply = silu ? group_norm_apply_kernel<T, true> : group_norm_apply_kernel<T, false>;
     apply<<<grid, plan.threads, 0, s>>>(xt, st, shift_stride, static_cast<const T*>(gamma), static_cast<const T*>(beta),
                                         stats, static_cast<T*>(y), Pi, Ci, Gi, plan.rows, plan.chunk_pixels);
+    return true;
+  });
+}
+
+bool group_norm_nhwc_backward(const void* x, const void* shift, int64_t shift_stride, const void* gamma,
+                              const void* beta, const float* stats, const void* dy, void* dx, float* workspace,
+                              int64_t N, int64_t P, int64_t C, int64_t G, bool silu, DType dtype, void* stream) {
+  Plan plan;
+  if (!make_plan(N, P, C, G, vector_width(dtype), plan)) return false;
+  for (const void* p : {x, shift, gamma, beta, dy, static_cast<const void*>(dx)}) {
+    if (!aligned16(p)) return false;
+  }
+  auto s = static_cast<cudaStream_t>(stream);
+  float* partial = workspace;
+  float* coef = workspace + N * plan.n_chunks * G * 2;
+  const dim3 grid(plan.n_chunks, static_cast<unsigned>(N));
+  const size_t sums_smem = 2 * static_cast<size_t>(G) * sizeof(float);
+  return dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T *xt = static_cast<const T*>(x), *st = static_cast<const T*>(shift), *gt = static_cast<const T*>(gamma),
+            *bt = static_cast<const T*>(beta), *dyt = static_cast<const T*>(dy);
+    const int Pi = static_cast<int>(P), Ci = static_cast<int>(C), Gi = static_cast<int>(G);
+    auto partial_kernel =
+        silu ? group_norm_backward_partial_kernel<T, true> : group_norm_backward_partial_kernel<T, false>;
+    partial_kernel<<<grid, plan.threads, sums_smem, s>>>(xt, st, shift_stride, gt, bt, stats, dyt, partial, Pi, Ci, Gi,
+                                                         plan.rows, plan.chunk_pixels);
+    group_norm_backward_finalize_kernel<<<static_cast<unsigned>(N), 256, 0, s>>>(partial, coef, Pi, Ci, Gi,
+                                                                                plan.n_chunks);
+    auto apply = silu ? group_norm_backward_apply_kernel<T, true> : group_norm_backward_apply_kernel<T, false>;
+    apply<<<grid, plan.threads, 0, s>>>(xt, st, shift_stride, gt, bt, stats, coef, dyt, static_cast<T*>(dx), Pi, Ci, Gi,
+                                        plan.rows, plan.chunk_pixels);
     return true;
   });
 }

@@ -26,9 +26,18 @@ int64_t group_norm_workspace_floats(int64_t N, int64_t P, int64_t C, int64_t G, 
 // of v − K_g, K_g one value of the group, so no cancellation when |μ| ≫ σ). shift: row n
 // at shift + n · shift_stride (stride 0: one row for all samples), or null; gamma / beta [C] or null
 // (1 / 0); act = SiLU when silu, else identity.
+// After the call the workspace's last N · G · 2 floats hold (μ, rsqrt(σ² + eps)) per (n, g): the statistics
+// the backward takes.
 bool group_norm_nhwc(const void* x, const void* shift, int64_t shift_stride, const void* gamma, const void* beta,
                      void* y, float* workspace, int64_t N, int64_t P, int64_t C, int64_t G, float eps, bool silu,
                      DType dtype, void* stream);
+
+// dx [N, P, C] of the GroupNorm above from dy [N, P, C], the same x, shift, gamma, beta and silu, and the
+// forward's statistics stats [N, G, 2]; gamma, beta and shift get no gradient. The workspace is sized as
+// for the forward (group_norm_workspace_floats), a fresh one (the forward's holds stats).
+bool group_norm_nhwc_backward(const void* x, const void* shift, int64_t shift_stride, const void* gamma,
+                              const void* beta, const float* stats, const void* dy, void* dx, float* workspace,
+                              int64_t N, int64_t P, int64_t C, int64_t G, bool silu, DType dtype, void* stream);
 
 // out [M, C] = ((a + a_bias[c]) + (b + b_bias[c])) / divisor; b, a_bias and b_bias may be null.
 bool add_bias_residual(const void* a, const void* a_bias, const void* b, const void* b_bias, void* out, int64_t M,

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_fields.h"
+#include "kernels/fused_ops.h"
 #include "models/state_dict.h"
 
 namespace nablagfn {
@@ -206,7 +207,9 @@ AutoencoderKLDecoderImpl::AutoencoderKLDecoderImpl(const VAEConfig& c) {
 at::Tensor AutoencoderKLDecoderImpl::forward(const at::Tensor& z) {
   at::Tensor h = mid_block(conv_in(z));                                        // [B, Z, h, w] -> [B, C_last, h, w]
   for (const auto& b : *up_blocks) h = b->as<UpDecoderBlock2D>()->forward(h);  // -> [B, C0, H, W]
-  return conv_out(torch::silu(conv_norm_out(h)));                              // -> [B, C, H, W]
+  const torch::nn::GroupNormOptions& o = conv_norm_out->options;
+  return conv_out(fused::group_norm(h, o.num_groups(), conv_norm_out->weight, conv_norm_out->bias, o.eps(), {},
+                                    /*silu=*/true));  // -> [B, C, H, W]
 }
 
 AutoencoderKLImpl::AutoencoderKLImpl(const VAEConfig& config) : config_(config) {

@@ -12,11 +12,21 @@ VAEDecoder::VAEDecoder(AutoencoderKL vae, c10::Device device, c10::ScalarType dt
   for (auto& p : vae_->parameters()) p.set_requires_grad(false);
 }
 
+void VAEDecoder::set_channels_last(bool on) {
+  const at::MemoryFormat format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  torch::NoGradGuard no_grad;
+  for (at::Tensor p : vae_->parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(format));
+  }
+  channels_last_ = on;
+}
+
 at::Tensor VAEDecoder::decode(const at::Tensor& latents) {
   TORCH_CHECK(at::isFloatingType(latents.scalar_type()), "VAEDecoder: latents must be floating point, got ",
               latents.scalar_type());
   const VAEConfig& c = vae_->config();
   at::Tensor z = latents.to(dtype_) / c.scaling_factor + c.shift_factor;  // [B, Z, h, w]
+  if (channels_last_) z = z.contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor images = vae_->decode(z).to(torch::kFloat);                // [B, Z, h, w] -> [B, C, H, W]
   return (images / 2 + 0.5).clamp(0.0, 1.0);
 }

@@ -23,9 +23,15 @@ class VAEDecoder : public Decoder {
 
   AutoencoderKL& vae() { return vae_; }
 
+  // on: the decoder runs in channels-last (NHWC) layout, the convolution weights converted now, the
+  // latents on each call; on CUDA the GroupNorm + SiLU steps take the fused kernels, under autograd too
+  // (kernels/fused_ops.h). Same function, other rounding. off: back to NCHW.
+  void set_channels_last(bool on);
+
  private:
   AutoencoderKL vae_;
   c10::ScalarType dtype_;
+  bool channels_last_ = false;
 };
 
 }  // namespace nablagfn
