@@ -243,15 +243,13 @@ void run_stages(SDBench& b, const Args& a) {
   stage("reward_grad_only_tf32", reward_grad);
   at::globalContext().setAllowTF32CuBLAS(false);
   auto decoder = std::dynamic_pointer_cast<VAEDecoder>(p.decoder);
-  stage("decode_grad", [&] {
+  auto decode_grad = [&]() {
     at::Tensor leaf = z.detach().requires_grad_(true);
     torch::autograd::grad({decoder->decode(leaf).square().sum()}, {leaf});
-  });
+  };
+  stage("decode_grad", decode_grad);
   decoder->set_channels_last(true);
-  stage("decode_grad_nhwc", [&] {
-    at::Tensor leaf = z.detach().requires_grad_(true);
-    torch::autograd::grad({decoder->decode(leaf).square().sum()}, {leaf});
-  });
+  stage("decode_grad_nhwc", decode_grad);
   stage("decode_reward_grad_nhwc", [&] { reward_grad_chunked(p, z, prompts, 0); });
   decoder->set_channels_last(false);
 }

@@ -76,16 +76,26 @@ bool nhwc_path(const at::Tensor& x) {
 #if NABLAGFN_WITH_CUDA_KERNELS
 namespace {
 
-// The GroupNorm kernel on x [B, C, H, W] channels-last; false (nothing written) when it does not handle the
-// sizes. stats: the per-(sample, group) (mean, rstd) [B, G, 2] the backward takes.
+// Whether the GroupNorm kernels (forward and backward) take these operands: sizes, layout of the vectors,
+// 16-byte alignment. x [B, C, H, W] channels-last; shift contiguous or undefined.
+bool group_norm_kernel_takes(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                             const at::Tensor& shift) {
+  const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
+  const bool shift_ok = !shift.defined() || (shift.dim() == 2 && (shift.size(0) == 1 || shift.size(0) == B) &&
+                                             shift.size(1) == C && shift.is_contiguous());
+  for (const at::Tensor* t : {&x, &weight, &bias, &shift}) {
+    if (t->defined() && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) return false;
+  }
+  return shift_ok && channel_vector(weight, C) && channel_vector(bias, C) &&
+         kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type())) > 0;
+}
+
+// The GroupNorm kernel on operands group_norm_kernel_takes accepts; false (nothing written) if the launcher
+// refuses them. stats: the per-(sample, group) (mean, rstd) [B, G, 2] the backward takes.
 bool group_norm_kernel(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
                        double eps, const at::Tensor& shift, bool silu, at::Tensor& y, at::Tensor& stats) {
   const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
-  const bool shift_ok =
-      !shift.defined() || (shift.dim() == 2 && (shift.size(0) == 1 || shift.size(0) == B) && shift.size(1) == C &&
-                           shift.is_contiguous());
   const int64_t workspace_floats = kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type()));
-  if (!shift_ok || !channel_vector(weight, C) || !channel_vector(bias, C) || workspace_floats <= 0) return false;
   c10::cuda::CUDAGuard guard(x.device());
   const int64_t shift_stride = shift.defined() && shift.size(0) > 1 ? C : 0;
   y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
@@ -149,20 +159,9 @@ at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& wei
   if (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
       kernel_inputs({&x, &weight, &bias, &shift}, /*first_may_need_grad=*/true)) {
     const at::Tensor s = shift.defined() ? shift.contiguous() : shift;
-    if (at::GradMode::is_enabled() && x.requires_grad()) {
-      const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
-      const bool sizes_ok =
-          kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type())) > 0 &&
-          channel_vector(weight, C) && channel_vector(bias, C) &&
-          (!s.defined() || (s.dim() == 2 && (s.size(0) == 1 || s.size(0) == B) && s.size(1) == C));
-      const bool aligned = [&] {
-        for (const at::Tensor* t : {&x, &weight, &bias, &s}) {
-          if (t->defined() && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) return false;
-        }
-        return true;
-      }();
-      if (sizes_ok && aligned) return GroupNormNHWC::apply(x, groups, weight, bias, eps, s, silu);
-    } else {
+    if (group_norm_kernel_takes(x, groups, weight, bias, s)) {
+      if (at::GradMode::is_enabled() && x.requires_grad())
+        return GroupNormNHWC::apply(x, groups, weight, bias, eps, s, silu);
       at::Tensor y, stats;
       if (group_norm_kernel(x, groups, weight, bias, eps, s, silu, y, stats)) return y;
     }
