@@ -13,6 +13,7 @@
 #include "kernel_profile.h"
 #include "kernels/fused_ops.h"
 #include "models/attention.h"
+#include "models/conv_layout.h"
 #include "models/cuda_sampling.h"
 #include "models/guidance.h"
 #include "sd_bench_setup.h"
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
   set_attention_backend(*b.denoiser->unet(), reference ? AttentionBackend::Reference : AttentionBackend::Fused);
   at::Tensor x = b.x0;
   if (channels_last) {
-    to_channels_last(*b.denoiser->unet());
+    set_conv_layout(*b.denoiser->unet(), true);
     x = x.contiguous(at::MemoryFormat::ChannelsLast);
   }
   std::unique_ptr<MergedLoRA> merged;

@@ -6,7 +6,7 @@
 //   cudnn_bench    + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true))
 //   cuda_graph     + the step captured once and replayed (algorithms/graph_sampler.h)
 //   merged_lora    + LoRA folded into the projection weights inside the graph (models/cuda_sampling.h)
-//   channels_last  + NHWC convolution weights and latents (models/cuda_sampling.h), ATen ops only
+//   channels_last  + NHWC convolution weights and latents (models/conv_layout.h), ATen ops only
 //   fused_nhwc     + the fused NHWC kernels (src/kernels: GroupNorm+shift+SiLU, bias+residual, GEGLU,
 //                    residual+LayerNorm; proj_in / proj_out as GEMMs on the NHWC memory)
 // Then one agreement line per variant: max|x_K − x_K(sdpa)| / max|x_K(sdpa)| for the same seed (bf16 and a
@@ -29,7 +29,7 @@
 #include "bench_util.h"
 #include "kernels/fused_ops.h"
 #include "models/attention.h"
-#include "models/cuda_sampling.h"
+#include "models/conv_layout.h"
 #include "sd_bench_setup.h"
 
 using namespace nablagfn;
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       {"channels_last",
        [&] {
          fused::set_enabled(false);
-         to_channels_last(*b.denoiser->unet());
+         set_conv_layout(*b.denoiser->unet(), true);
          x0 = b.x0.contiguous(at::MemoryFormat::ChannelsLast);
          make_sampler(true);
        },

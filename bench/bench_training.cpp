@@ -14,6 +14,7 @@
 //                    with W + (alpha/r)·B·A and its own backward (models/lora_merged_linear.h)
 //   nhwc_decoder     merged_backward + the VAE decoder in channels-last with the fused GroupNorm + SiLU kernels
 //                    and their backward (VAEDecoder::set_channels_last)
+//   channels_last    merged_backward + model.channels_last: the UNet and the decoder in channels-last
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
@@ -21,7 +22,8 @@
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
 // the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
 // latents, the reward gradient of B images alone, the last two also with TF32 matmuls (not the default), the
-// decoder's input gradient alone, then both in channels-last.
+// decoder's input gradient alone, then both in channels-last; the UNet's no-grad forward, forward + input VJP
+// and forward + input and LoRA gradients (merged_backward) in channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
 // updates (micro-batch 4 x 8 accumulation), timed end to end.
@@ -149,14 +151,22 @@ Config variant_config(const std::string& variant) {
   c.algorithm.fold_passes = variant == "separate" ? FoldPasses::Separate : FoldPasses::Folded;
   c.train.reward_grad_chunk = variant == "chunk1" ? 1 : variant == "chunk2" || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
-  c.model.lora_merged_backward = variant == "merged_backward" || variant == "nhwc_decoder";
+  c.model.lora_merged_backward =
+      variant == "merged_backward" || variant == "nhwc_decoder" || variant == "channels_last";
+  c.model.channels_last = variant == "channels_last";
   return c;
+}
+
+// The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
+void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder) {
+  b.denoiser->set_channels_last(config.model.channels_last);
+  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(config.model.channels_last || nhwc_decoder);
+  b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
 }
 
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
   const Config config = variant_config(variant);
-  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(variant == "nhwc_decoder");
-  b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
+  apply_model_settings(b, config, variant == "nhwc_decoder");
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(b.problem.device);
@@ -252,6 +262,14 @@ void run_stages(SDBench& b, const Args& a) {
   stage("decode_grad_nhwc", decode_grad);
   stage("decode_reward_grad_nhwc", [&] { reward_grad_chunked(p, z, prompts, 0); });
   decoder->set_channels_last(false);
+  b.denoiser->set_channels_last(true);
+  stage("unet_forward_nograd_nhwc", [&] {
+    torch::NoGradGuard no_grad;
+    guided_eps(*p.denoiser, x, t, c, Adapter::Off);
+  });
+  stage("unet_forward_vjp_lora_merged_backward_nhwc", [&] { unet_vjp(Adapter::On, true); });
+  stage("unet_forward_grad_input_lora_merged_backward_nhwc", [&] { unet_vjp(Adapter::On, true, true); });
+  b.denoiser->set_channels_last(false);
 }
 
 // One epoch of the official shape through the trainer, end to end, sampling on the plain chain or on the
@@ -260,7 +278,7 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
   Config c = variant_config(a.epoch_variant);
   c.sample.cuda_graph = cuda_graph;
   b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
-  b.denoiser->lora().gate().merged_backward = c.model.lora_merged_backward;
+  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder");
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -297,7 +315,8 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   SDBench b = make_training_bench(args);
   for (const std::string variant :
-       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder"}) {
+       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",
+        "channels_last"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

@@ -11,7 +11,7 @@
 #include "core/compat.h"
 #include "kernels/fused_ops.h"
 #include "models/attention.h"
-#include "models/cuda_sampling.h"
+#include "models/conv_layout.h"
 #include "models/resnet.h"
 #include "models/unet2d_condition.h"
 #include "test_util.h"
@@ -229,7 +229,7 @@ template <class F>
 std::pair<at::Tensor, at::Tensor> reference_and_fused(torch::nn::Module& m, const at::Tensor& x, F&& forward) {
   torch::NoGradGuard no_grad;
   const at::Tensor expected = forward(x.contiguous());
-  to_channels_last(m);
+  set_conv_layout(m, true);
   const at::Tensor got = forward(channels_last(x));
   return {expected, got};
 }
@@ -281,7 +281,7 @@ TEST(KernelsGpu, TinyUNetChannelsLastGradientMatchesReference) {
   const at::Tensor context = randn({2, 5, 16}, at::kFloat);
   const at::Tensor x = randn({2, 4, 8, 8}, at::kFloat).requires_grad_();
   const at::Tensor grad_ref = torch::autograd::grad({unet(x, t, context).pow(2).sum()}, {x})[0];
-  to_channels_last(*unet);
+  set_conv_layout(*unet, true);
   const at::Tensor x_cl = channels_last(x.detach()).requires_grad_();
   const at::Tensor grad = torch::autograd::grad({unet(x_cl, t, context).pow(2).sum()}, {x_cl})[0];
   EXPECT_CLOSE(grad, grad_ref, 1e-4);

@@ -4,7 +4,7 @@
 // the prompt sets and the evaluator's files.
 // tests/data/sd_tiny is the diffusers layout of the tiny stack (links to unet_sd15_tiny, vae_tiny,
 // clip_text_tiny, clip_tokenizer, sd15_configs/scheduler).
-#include <ATen/ATen.h>
+#include <torch/torch.h>
 
 #include <cmath>
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
 #include "models/clip_prompt_encoder.h"
+#include "models/vae_decoder.h"
 #include "problems/stable_diffusion.h"
 #include "test_util.h"
 #include "tiny_sd_config.h"
@@ -32,12 +33,26 @@ std::string pipeline_temp_dir(const std::string& name) {
   return dir;
 }
 
-}  // namespace
+// Whether every convolution weight of root is in the given layout (and there is at least one).
+bool convs_in_layout(torch::nn::Module& root, at::MemoryFormat format) {
+  int64_t n = 0;
+  for (const at::Tensor& p : root.parameters()) {
+    if (p.dim() != 4) continue;
+    if (!p.is_contiguous(format)) return false;
+    ++n;
+  }
+  return n > 0;
+}
 
-TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
+// The fixture's run, step by step, with the UNet and decoder in NCHW or (model.channels_last) NHWC.
+void check_pipeline_parity(bool channels_last) {
   Config config = tiny_sd_config();
+  config.model.channels_last = channels_last;
   StableDiffusion sd = make_stable_diffusion(config);
   Problem& p = sd.problem;
+  const at::MemoryFormat layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  EXPECT_TRUE(convs_in_layout(*sd.denoiser->unet(), layout));
+  EXPECT_TRUE(convs_in_layout(*std::dynamic_pointer_cast<VAEDecoder>(p.decoder)->vae(), layout));
   TensorMap io = load_safetensors(data_path("pipeline_tiny/io.safetensors"));
   const std::vector<std::string> prompts = {"a photo of a cat", "an astronaut riding a horse on mars"};
 
@@ -57,6 +72,7 @@ TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
     const std::string ks = std::to_string(k);
     at::Tensor kk = at::full({2}, k, at::kLong);
     at::Tensor eps = guided_eps(*p.denoiser, x, at::full({2}, p.scheduler->timestep(k), at::kLong), c, Adapter::On);
+    EXPECT_TRUE(eps.is_contiguous());  // ε in the layout of x, whatever the UNet's
     worst_eps = std::max(worst_eps, test::rel_err(eps, io.at("eps_" + ks)));
     at::Tensor std = p.scheduler->step_std(kk, x).view({2, 1, 1, 1});
     x = p.scheduler->step_mean(kk, x, eps) + std * io.at("noise_" + ks);  // [2, 4, 8, 8]
@@ -66,12 +82,49 @@ TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) {
   at::Tensor reward = p.reward->score(image, prompts);
   const double err_image = test::rel_err(image, io.at("image"));
   const double err_reward = test::rel_err(reward, io.at("reward"));
-  std::printf("[pipeline] worst rel err: x_k %.3g, eps_k %.3g, image %.3g, reward %.3g\n", worst_x, worst_eps,
-              err_image, err_reward);
+  EXPECT_TRUE(image.is_contiguous());
+  std::printf("[pipeline%s] worst rel err: x_k %.3g, eps_k %.3g, image %.3g, reward %.3g\n",
+              channels_last ? ", channels-last" : "", worst_x, worst_eps, err_image, err_reward);
   EXPECT_ERR_LE(worst_x, 1e-5);
   EXPECT_ERR_LE(worst_eps, 4e-5);
   EXPECT_ERR_LE(err_image, 1e-5);
   EXPECT_ERR_LE(err_reward, 2e-6);
+}
+
+}  // namespace
+
+TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) { check_pipeline_parity(false); }
+
+TEST(PipelineParity, ChannelsLastMatchesDiffusersToo) { check_pipeline_parity(true); }
+
+// model.channels_last under autograd: the guided ε's gradients (input and every LoRA matrix) and the
+// decoder's latent gradient agree with the NCHW layout's (fp32, CPU: ATen's channels-last kernels).
+TEST(PipelineParity, ChannelsLastGradientsMatchNCHW) {
+  TensorMap io = load_safetensors(data_path("pipeline_tiny/io.safetensors"));
+  const std::vector<std::string> prompts = {"a photo of a cat", "an astronaut riding a horse on mars"};
+  auto gradients = [&](bool channels_last) {
+    Config config = tiny_sd_config();
+    config.model.channels_last = channels_last;
+    StableDiffusion sd = make_stable_diffusion(config);
+    Problem& p = sd.problem;
+    torch::manual_seed(3);
+    for (at::Tensor w : sd.denoiser->trainable_parameters()) w.data().normal_(0.0, 0.1);  // a non-zero LoRA
+    Conditioning c = p.conditioning(p.text->encode(prompts));
+    at::Tensor x = io.at("x_20").detach().requires_grad_(true);  // [2, 4, 8, 8]
+    at::Tensor eps = guided_eps(*p.denoiser, x, at::full({2}, p.scheduler->timestep(20), at::kLong), c, Adapter::On);
+    std::vector<at::Tensor> wrt{x};
+    for (const at::Tensor& w : sd.denoiser->trainable_parameters()) wrt.push_back(w);
+    std::vector<at::Tensor> g = torch::autograd::grad({(eps * eps.detach().sin()).sum()}, wrt);
+    std::vector<at::Tensor> flat;
+    for (const at::Tensor& gi : g) flat.push_back(gi.flatten());
+    at::Tensor z = io.at("x_50").detach().requires_grad_(true);
+    at::Tensor image = p.decoder->decode(z);
+    flat.push_back(torch::autograd::grad({(image * image.detach().cos()).sum()}, {z})[0].flatten());
+    return at::cat(flat);
+  };
+  const at::Tensor nchw = gradients(false), nhwc = gradients(true);
+  EXPECT_GT(nchw.abs().max().item<double>(), 0.0);
+  EXPECT_CLOSE(nhwc, nchw, 1e-5);
 }
 
 TEST(PipelineErrors, MissingFolderPartsAreListedInOneLine) {

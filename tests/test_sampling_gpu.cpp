@@ -12,6 +12,7 @@
 #include "algorithms/graph_sampler.h"
 #include "algorithms/problem.h"
 #include "algorithms/trajectory.h"
+#include "models/conv_layout.h"
 #include "models/cuda_sampling.h"
 #include "config/config.h"
 #include "models/pipeline_parts.h"
@@ -131,7 +132,7 @@ TEST(SamplingGpu, GraphSamplerStoresEveryStateAndEps) {
 TEST(SamplingGpu, ChannelsLastMergedLoRAGraphMatchesPlainChainFp32) {
   TinySD sd(at::kFloat);
   const at::Tensor expected = sd.plain(11);
-  to_channels_last(*sd.denoiser->unet());
+  set_conv_layout(*sd.denoiser->unet(), true);
   const at::Tensor x_cl = sd.x0.contiguous(at::MemoryFormat::ChannelsLast);
   EXPECT_CLOSE(sample_final(sd.problem, x_cl, sd.prompts, sd.seeded(11)), expected, 1e-4);
   CudaGraphSamplerOptions o;

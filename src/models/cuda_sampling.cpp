@@ -1,4 +1,4 @@
-// Channels-last conversion and merged LoRA weights for fast sampling: see cuda_sampling.h.
+// Merged LoRA weights for fast sampling: see cuda_sampling.h.
 #include "models/cuda_sampling.h"
 
 #include <torch/torch.h>
@@ -8,16 +8,6 @@
 #include "models/attention.h"
 
 namespace nablagfn {
-
-void to_channels_last(torch::nn::Module& root) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : root.parameters(/*recurse=*/true)) {
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  }
-  for (auto& b : root.buffers(/*recurse=*/true)) {
-    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
-  }
-}
 
 MergedLoRA::MergedLoRA(SDDenoiser& denoiser) {
   const LoRAConfig& config = denoiser.lora().config();

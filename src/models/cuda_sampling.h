@@ -1,8 +1,6 @@
 #pragma once
 // Preparing a Stable Diffusion denoiser for fast no-grad sampling on CUDA. Plain LibTorch, no CUDA
 // headers: it compiles (and runs, more slowly) on the CPU build too.
-//  - to_channels_last: every 4-D parameter (the convolution weights) in channels-last (NHWC) layout, so
-//    cuDNN picks its NHWC kernels; feed channels-last latents too (x.contiguous(at::MemoryFormat::ChannelsLast)).
 //  - MergedLoRA: the adapter folded into copies of the frozen projection weights, W' = W + (alpha/r)·B·A,
 //    as peft's `LoraLayer.merge` / `get_delta_weight` do (peft/tuners/lora/layer.py, v0.21). One GEMM per
 //    projection instead of the base GEMM plus the fp32 branch (cast, two thin GEMMs, add, cast back).
@@ -12,7 +10,6 @@
 //    captured with the merged weights stays valid across optimizer updates.
 // The merged result is rounded once to the base dtype (bf16): it agrees with the branch path to bf16
 // rounding, not bit for bit.
-#include <torch/nn/module.h>
 
 #include <string>
 #include <vector>
@@ -20,9 +17,6 @@
 #include "models/sd_denoiser.h"
 
 namespace nablagfn {
-
-// Converts the 4-D parameters and buffers of root (and its submodules) to channels-last, in place.
-void to_channels_last(torch::nn::Module& root);
 
 class MergedLoRA {
  public:

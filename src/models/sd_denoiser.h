@@ -29,12 +29,20 @@ class SDDenoiser : public Denoiser {
   std::vector<std::pair<std::string, at::Tensor>> trainable_state() override;  // peft names
   void load_trainable_state(const TensorMap& state) override;
 
+  // on: the UNet computes in channels-last (NHWC) layout: the convolution weights converted now, x on each
+  // call, ε returned in x's layout. On CUDA the fused kernels run (kernels/fused_ops.h: every one without
+  // grad, GroupNorm under autograd too). Same function, other rounding. off: back to NCHW weights.
+  void set_channels_last(bool on);
+
   UNet2DConditionModel& unet() { return unet_; }
   LoRAAdapter& lora() { return *lora_; }
 
  private:
   UNet2DConditionModel unet_;
   std::unique_ptr<LoRAAdapter> lora_;
+  bool channels_last_ = false;
+
+  at::Tensor run_unet(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context);
 };
 
 }  // namespace nablagfn

@@ -9,7 +9,7 @@
 //  - forward takes no attention masks, cross_attention_kwargs or ControlNet residuals and returns the
 //    tensor itself.
 //  - a no-grad channels-last CUDA sample runs every block on the fused kernels (kernels/fused_ops.h);
-//    models/cuda_sampling.h's to_channels_last prepares the weights for it.
+//    models/conv_layout.h's set_conv_layout (or SDDenoiser::set_channels_last) prepares the weights for it.
 // Legend: B batch, C channels, H/W latent size, L/D context tokens / width, E time-embedding width.
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "models/conv_layout.h"
+
 namespace nablagfn {
 
 VAEDecoder::VAEDecoder(AutoencoderKL vae, c10::Device device, c10::ScalarType dtype)
@@ -13,11 +15,7 @@ VAEDecoder::VAEDecoder(AutoencoderKL vae, c10::Device device, c10::ScalarType dt
 }
 
 void VAEDecoder::set_channels_last(bool on) {
-  const at::MemoryFormat format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  torch::NoGradGuard no_grad;
-  for (at::Tensor p : vae_->parameters()) {
-    if (p.dim() == 4) p.set_data(p.contiguous(format));
-  }
+  set_conv_layout(*vae_, on);
   channels_last_ = on;
 }
 
@@ -27,7 +25,7 @@ at::Tensor VAEDecoder::decode(const at::Tensor& latents) {
   const VAEConfig& c = vae_->config();
   at::Tensor z = latents.to(dtype_) / c.scaling_factor + c.shift_factor;  // [B, Z, h, w]
   if (channels_last_) z = z.contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor images = vae_->decode(z).to(torch::kFloat);                // [B, Z, h, w] -> [B, C, H, W]
+  at::Tensor images = vae_->decode(z).to(torch::kFloat, false, false, at::MemoryFormat::Contiguous);  // [B, C, H, W]
   return (images / 2 + 0.5).clamp(0.0, 1.0);
 }
 

@@ -177,6 +177,7 @@ StableDiffusion make_sd_pipeline(const Config& config) {
   StableDiffusion sd;
   sd.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);
   sd.denoiser->lora().gate().merged_backward = m.lora_merged_backward;
+  sd.denoiser->set_channels_last(m.channels_last);
   Problem& p = sd.problem;
   p.denoiser = sd.denoiser;
   p.device = device;
@@ -195,7 +196,9 @@ StableDiffusion make_sd_pipeline(const Config& config) {
           "the VAE of '" + m.path + "' has " + std::to_string(vae->config().latent_channels) +
               " latent channels but the UNet takes " + std::to_string(unet_config.in_channels),
           "the folder mixes parts of different models");
-  p.decoder = std::make_shared<VAEDecoder>(std::move(vae), device, dtype);
+  auto decoder = std::make_shared<VAEDecoder>(std::move(vae), device, dtype);
+  decoder->set_channels_last(m.channels_last);
+  p.decoder = decoder;
 
   const SchedulerFileConfig sc = read_scheduler_config(m.path + "/scheduler/scheduler_config.json");
   p.scheduler = make_scheduler(config.sample, NoiseSchedule(sc.schedule), sc.steps_offset, sc.timestep_spacing);
