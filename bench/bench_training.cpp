@@ -2,7 +2,8 @@
 // the UNet of bench/configs/sd15/unet (bf16, LoRA r 8 with a non-zero B, CFG 5: bench/sd_bench_setup.h),
 // the AutoencoderKL decoder of bench/configs/sd15/vae (bf16, 512x512 images), the aesthetic reward: CLIP
 // ViT-L/14 of bench/configs/sd15/aesthetic_clip + LAION's MLP head (fp32), the release's flow UNet g_φ
-// ([64, 128, 256, 256], fp32), algorithm defaults (β 1e3, λ 1e3, w_B 1, η 1, γ = ᾱ).
+// ([64, 128, 256, 256], fp32), algorithm defaults (β 1e3, λ 1e3, w_B 1, η 1, γ = ᾱ), float32 matmuls in TF32
+// as the release and run.tf32 (--no-tf32: full float32).
 // Per variant: one micro-batch of B transitions (steps 10, 20, 30, 40, ...: all non-terminal, so every pass
 // runs), terms + backward, median wall time over R runs after W warm-ups / B = seconds per transition-sample,
 // and the CUDA caching allocator's peak:
@@ -21,8 +22,7 @@
 // --stages times the building blocks one by one at batch B (first of --batch): the guided UNet forward (no
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
 // the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
-// latents, the reward gradient of B images alone, the last two also with TF32 matmuls (not the default), the
-// decoder's input gradient alone, then both in channels-last; the UNet's no-grad forward, forward + input VJP
+// latents, the reward gradient of B images alone, the decoder's input gradient alone, then both in channels-last; the UNet's no-grad forward, forward + input VJP
 // and forward + input and LoRA gradients (merged_backward) in channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
@@ -30,7 +30,7 @@
 // --profile T adds the kernel-time profile (bench/kernel_profile.h, top T kernels) of each variant's step and
 // each stage.
 // Usage: bench_training [--config DIR] [--batch B[,B...]] [--repeats R] [--warmup W] [--only a,b] [--stages] [--epoch]
-//                       [--epoch-variant NAME] [--epoch-samplers plain,graph] [--profile T]
+//                       [--epoch-variant NAME] [--epoch-samplers plain,graph] [--profile T] [--no-tf32]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -46,6 +46,7 @@
 #include "algorithms/predicted_reward.h"
 #include "algorithms/trainer.h"
 #include "bench_util.h"
+#include "core/device.h"
 #include "kernel_profile.h"
 #include "io/fs_util.h"
 #include "io/run_dir.h"
@@ -82,6 +83,7 @@ struct Args {
   int warmup = 1;
   bool epoch = false;
   bool stages = false;
+  bool tf32 = true;
   int profile_top = 0;  // > 0: profile each variant's step and each stage (bench/kernel_profile.h)
   std::string epoch_variant = "chunk2";
   std::vector<std::string> epoch_samplers = {"graph"};
@@ -104,6 +106,8 @@ Args parse_args(int argc, char** argv) {
       a.warmup = std::stoi(next());
     } else if (k == "--stages") {
       a.stages = true;
+    } else if (k == "--no-tf32") {
+      a.tf32 = false;
     } else if (k == "--profile") {
       a.profile_top = std::stoi(next());
     } else if (k == "--epoch") {
@@ -189,6 +193,7 @@ void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t 
   ResultLine("training")
       .add("variant", variant)
       .add("card", card_name())
+      .add("tf32", std::string(a.tf32 ? "on" : "off"))
       .add("batch", B)
       .add("s_per_transition_sample", time.median_s / static_cast<double>(B))
       .add("s_per_microbatch", time.median_s)
@@ -248,10 +253,6 @@ void run_stages(SDBench& b, const Args& a) {
   stage("unet_forward_grad_input_lora_merged_backward", [&] { unet_vjp(Adapter::On, true, true); });
   stage("decode_reward_grad", [&] { reward_grad_chunked(p, z, prompts, 0); });
   stage("reward_grad_only", reward_grad);
-  at::globalContext().setAllowTF32CuBLAS(true);
-  stage("decode_reward_grad_tf32", [&] { reward_grad_chunked(p, z, prompts, 0); });
-  stage("reward_grad_only_tf32", reward_grad);
-  at::globalContext().setAllowTF32CuBLAS(false);
   auto decoder = std::dynamic_pointer_cast<VAEDecoder>(p.decoder);
   auto decode_grad = [&]() {
     at::Tensor leaf = z.detach().requires_grad_(true);
@@ -313,6 +314,7 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
 
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
+  set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
   for (const std::string variant :
        {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",

@@ -4,7 +4,8 @@ flow UNet on, micro-batch 4), the release's passes in PyTorch eager, random weig
   g_φ at x and x', the pretrained ε_# (adapters disabled) with its reverse-score VJP, the policy's reverse
   score VJP, G(x) through ε_θ(x), then the loss ℓ_F + ℓ_B + λ·ℓ_R and its backward.
 Frozen nets in bf16 (UNet, VAE decoder at 512x512), the reward in fp32 (CLIP ViT-L/14 image tower with
-projection from transformers + LAION's MLP head), the flow UNet in fp32.
+projection from transformers + LAION's MLP head), the flow UNet in fp32; float32 matmuls in TF32 as the
+release sets them (allow_tf32 = True; --no-tf32: full float32, as bench_training --no-tf32).
 
 diffusers is not installed on the device machine, so the UNet (and the flow UNet, same class) comes from
 python_reference.py and the AutoencoderKL decoder is re-stated below (diffusers' Decoder for the SD-1.5 VAE
@@ -12,7 +13,7 @@ config: post_quant_conv, conv_in, mid block with one single-head attention (Attn
 UpDecoderBlock2D of 3 ResnetBlock2D each with nearest x2 + conv upsampling, GroupNorm + SiLU + conv_out).
 Steps 10, 20, 30, 40 (one per row), all non-terminal, as bench_training.
 
-Usage: python3 bench/python_training_reference.py [--batch 4] [--repeats 3]
+Usage: python3 bench/python_training_reference.py [--batch 4] [--repeats 3] [--no-tf32]
 Prints one `bench=training_python ...` line (the same format as bench_training).
 """
 import argparse
@@ -127,7 +128,9 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--no-tf32", action="store_true")
     a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = not a.no_tf32
     from peft import LoraConfig, inject_adapter_in_model
 
     dev = torch.device("cuda")

@@ -42,6 +42,7 @@ std::vector<nlohmann::json> evaluate_run(const std::string& run_root, const std:
   validate(config);
   if (config.model.kind == "toy2d") at::set_num_threads(1);
   seed_default_generators(config.run.seed);
+  set_tf32_matmul(config.run.tf32);
   auto bundle = make_problem(config);
   Evaluator* evaluator = bundle->evaluator();
   require(evaluator != nullptr, "model.kind '" + config.model.kind + "' has no evaluator", "nothing to evaluate");

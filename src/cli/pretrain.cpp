@@ -29,6 +29,7 @@ int run_pretrain(const std::vector<std::string>& args) {
   if (!out.empty()) config.run.out = out;
   validate(config);
   seed_default_generators(config.run.seed);
+  set_tf32_matmul(config.run.tf32);
   RunDir run = RunDir::create(config.run.out, false);
   run.write_text(RunDir::kConfigFile, to_json(config));
   NABLAGFN_INFO("pretraining into %s", run.root().c_str());

@@ -66,6 +66,7 @@ int run_train(const std::vector<std::string>& args) {
   std::string root;
   try {
     seed_default_generators(config.run.seed);
+    set_tf32_matmul(config.run.tf32);
     auto bundle = make_problem(config);
     apply_vram_budget(config, bundle->problem());
     auto algorithm = algorithm_registry().create(config.algorithm.name, bundle->problem(), config);

@@ -35,6 +35,7 @@ struct RunConfig {
   std::string device = "auto";
   int data_streams = 0;
   int dist_timeout = 1800;
+  bool tf32 = true;
 
   template <class V>
   void visit(V&& v) {
@@ -47,6 +48,9 @@ struct RunConfig {
       Range::at_least(0));
     v("dist_timeout", dist_timeout, "seconds a collective waits for the other processes before the run stops",
       Range::at_least(1));
+    v("tf32", tf32,
+      "CUDA float32 matrix products (reward model, LoRA branch, flow net) in TF32, as the release (allow_tf32 = True); "
+      "false: full float32. cuDNN convolutions take TF32 either way (LibTorch's default)");
   }
 };
 

@@ -46,6 +46,8 @@ void init_cpu_runtime() {
 
 void seed_default_generators(uint64_t seed) { torch::manual_seed(seed); }
 
+void set_tf32_matmul(bool on) { at::globalContext().setAllowTF32CuBLAS(on); }
+
 at::Generator make_device_generator(c10::Device device, uint64_t seed) {
   if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
   at::Generator base = at::globalContext().defaultGenerator(device);

@@ -16,6 +16,8 @@ void init_cpu_runtime();
 // Seeds the default CPU and CUDA generators, which initialise the networks (flow net, LoRA, the toy's MLPs):
 // the same run.seed gives the same run.
 void seed_default_generators(uint64_t seed);
+// CUDA float32 matmuls in TF32 (on) or full float32 (off); process-wide, no effect on the CPU.
+void set_tf32_matmul(bool on);
 // A fresh generator for tensors on device, seeded with seed: a new CPU generator, or a new generator of the
 // device's kind (CUDA: Philox) cloned from its default one and reseeded, the default generator left untouched.
 at::Generator make_device_generator(c10::Device device, uint64_t seed);
