@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   int k = 2;
   const std::string variant = std::string(reference ? "reference" : "sdpa") + (channels_last ? "+channels_last" : "") +
                               (channels_last && !no_fused ? "+fused" : "") + (merge_lora ? "+merged_lora" : "");
-  profile_kernels(variant, [&] { step(k++); }, profiled_steps, top);
+  profile_kernels(
+      variant, [&] { step(k++); }, profiled_steps, top);
   return 0;
 }

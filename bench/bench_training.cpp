@@ -22,8 +22,9 @@
 // --stages times the building blocks one by one at batch B (first of --batch): the guided UNet forward (no
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
 // the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
-// latents, the reward gradient of B images alone, the decoder's input gradient alone, then both in channels-last; the UNet's no-grad forward, forward + input VJP
-// and forward + input and LoRA gradients (merged_backward) in channels-last.
+// latents, the reward gradient of B images alone, the decoder's input gradient alone, then both in channels-last; the
+// UNet's no-grad forward, forward + input VJP and forward + input and LoRA gradients (merged_backward) in
+// channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
 // updates (micro-batch 4 x 8 accumulation), timed end to end.
@@ -164,7 +165,8 @@ Config variant_config(const std::string& variant) {
 // The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
 void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder) {
   b.denoiser->set_channels_last(config.model.channels_last);
-  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(config.model.channels_last || nhwc_decoder);
+  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)
+      ->set_channels_last(config.model.channels_last || nhwc_decoder);
   b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
 }
 
@@ -316,9 +318,8 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
-  for (const std::string variant :
-       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",
-        "channels_last"}) {
+  for (const std::string variant : {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1",
+                                    "cudnn_bench", "nhwc_decoder", "channels_last"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

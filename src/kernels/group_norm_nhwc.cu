@@ -216,7 +216,6 @@ __global__ void group_norm_apply_kernel(const T* __restrict__ x, const T* __rest
   }
 }
 
-
 // Backward, input gradient only (gamma, beta and shift are constants). With v = x + shift,
 // x̂ = (v − μ)·rstd, z = x̂·γ + β, y = act(z) and dx̂ = dy · act'(z) · γ:
 //   dx = rstd · (dx̂ − mean_g(dx̂) − x̂ · mean_g(dx̂ · x̂)).
@@ -425,7 +424,7 @@ bool group_norm_nhwc_backward(const void* x, const void* shift, int64_t shift_st
     partial_kernel<<<grid, plan.threads, sums_smem, s>>>(xt, st, shift_stride, gt, bt, stats, dyt, partial, Pi, Ci, Gi,
                                                          plan.rows, plan.chunk_pixels);
     group_norm_backward_finalize_kernel<<<static_cast<unsigned>(N), 256, 0, s>>>(partial, coef, Pi, Ci, Gi,
-                                                                                plan.n_chunks);
+                                                                                 plan.n_chunks);
     auto apply = silu ? group_norm_backward_apply_kernel<T, true> : group_norm_backward_apply_kernel<T, false>;
     apply<<<grid, plan.threads, 0, s>>>(xt, st, shift_stride, gt, bt, stats, coef, dyt, static_cast<T*>(dx), Pi, Ci, Gi,
                                         plan.rows, plan.chunk_pixels);
