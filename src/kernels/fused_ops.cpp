@@ -112,11 +112,17 @@ bool group_norm_kernel(const at::Tensor& x, int64_t groups, const at::Tensor& we
 
 // The kernel under autograd: the gradient of x (weight, bias and shift are constants: kernel_inputs
 // checked that they need none).
+// GroupNorm's constant operands, any of them undefined. Handed to apply() outside its tensor arguments:
+// autograd records every tensor argument as an input, and LibTorch 2.x refuses undefined ones there.
+struct GroupNormConstants {
+  at::Tensor weight, bias, shift;
+};
+
 class GroupNormNHWC : public torch::autograd::Function<GroupNormNHWC> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t groups,
-                            const at::Tensor& weight, const at::Tensor& bias, double eps, const at::Tensor& shift,
-                            bool silu) {
+                            const GroupNormConstants& k, double eps, bool silu) {
+    const at::Tensor &weight = k.weight, &bias = k.bias, &shift = k.shift;
     at::Tensor y, stats;
     TORCH_CHECK(group_norm_kernel(x, groups, weight, bias, eps, shift, silu, y, stats),
                 "fused::group_norm: the kernel refused sizes it accepted before");
@@ -146,7 +152,7 @@ class GroupNormNHWC : public torch::autograd::Function<GroupNormNHWC> {
                                                   kernel_dtype(x.scalar_type()), current_stream(x)),
                 "fused::group_norm: the backward kernel refused the forward's sizes");
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return {dx, {}, {}, {}, {}, {}, {}};
+    return {dx, {}, {}, {}, {}};
   }
 };
 
@@ -161,7 +167,7 @@ at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& wei
     const at::Tensor s = shift.defined() ? shift.contiguous() : shift;
     if (group_norm_kernel_takes(x, groups, weight, bias, s)) {
       if (at::GradMode::is_enabled() && x.requires_grad())
-        return GroupNormNHWC::apply(x, groups, weight, bias, eps, s, silu);
+        return GroupNormNHWC::apply(x, groups, GroupNormConstants{weight, bias, s}, eps, silu);
       at::Tensor y, stats;
       if (group_norm_kernel(x, groups, weight, bias, eps, s, silu, y, stats)) return y;
     }
