@@ -16,6 +16,7 @@
 //   nhwc_decoder     merged_backward + the VAE decoder in channels-last with the fused GroupNorm + SiLU kernels
 //                    and their backward (VAEDecoder::set_channels_last)
 //   channels_last    merged_backward + model.channels_last: the UNet and the decoder in channels-last
+//   channels_last_chunk2, channels_last_chunk1: channels_last with train.reward_grad_chunk 2 / 1
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
@@ -154,11 +155,14 @@ Config variant_config(const std::string& variant) {
   c.model.kind = "sd";
   c.run.device = "cuda";
   c.algorithm.fold_passes = variant == "separate" ? FoldPasses::Separate : FoldPasses::Folded;
-  c.train.reward_grad_chunk = variant == "chunk1" ? 1 : variant == "chunk2" || variant == "cudnn_bench" ? 2 : 0;
+  auto ends_with = [&](const std::string& tail) {
+    return variant.size() >= tail.size() && variant.compare(variant.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  const bool channels_last = variant.rfind("channels_last", 0) == 0;
+  c.train.reward_grad_chunk = ends_with("chunk1") ? 1 : ends_with("chunk2") || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
-  c.model.lora_merged_backward =
-      variant == "merged_backward" || variant == "nhwc_decoder" || variant == "channels_last";
-  c.model.channels_last = variant == "channels_last";
+  c.model.lora_merged_backward = variant == "merged_backward" || variant == "nhwc_decoder" || channels_last;
+  c.model.channels_last = channels_last;
   return c;
 }
 
@@ -319,7 +323,8 @@ int main(int argc, char** argv) {
   set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
   for (const std::string variant : {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1",
-                                    "cudnn_bench", "nhwc_decoder", "channels_last"}) {
+                                    "cudnn_bench", "nhwc_decoder", "channels_last", "channels_last_chunk2",
+                                    "channels_last_chunk1"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);
