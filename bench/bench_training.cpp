@@ -15,7 +15,7 @@
 //                    with W + (alpha/r)·B·A and its own backward (models/lora_merged_linear.h)
 //   nhwc_decoder     merged_backward + the VAE decoder in channels-last with the fused GroupNorm + SiLU kernels
 //                    and their backward (VAEDecoder::set_channels_last)
-//   channels_last    merged_backward + model.channels_last: the UNet and the decoder in channels-last
+//   channels_last    merged_backward + model.memory_format=channels_last: the UNet and the decoder in NHWC
 //   channels_last_chunk2, channels_last_chunk1: channels_last with train.reward_grad_chunk 2 / 1
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
@@ -162,15 +162,15 @@ Config variant_config(const std::string& variant) {
   c.train.reward_grad_chunk = ends_with("chunk1") ? 1 : ends_with("chunk2") || variant == "cudnn_bench" ? 2 : 0;
   c.algorithm.merged_lora_guess = variant != "folded";
   c.model.lora_merged_backward = variant == "merged_backward" || variant == "nhwc_decoder" || channels_last;
-  c.model.channels_last = channels_last;
+  c.model.memory_format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   return c;
 }
 
 // The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
 void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder) {
-  b.denoiser->set_channels_last(config.model.channels_last);
-  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)
-      ->set_channels_last(config.model.channels_last || nhwc_decoder);
+  const bool channels_last = config.model.memory_format == MemoryFormat::ChannelsLast;
+  b.denoiser->set_channels_last(channels_last);
+  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(channels_last || nhwc_decoder);
   b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
 }
 

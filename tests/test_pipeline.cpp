@@ -44,10 +44,10 @@ bool convs_in_layout(torch::nn::Module& root, at::MemoryFormat format) {
   return n > 0;
 }
 
-// The fixture's run, step by step, with the UNet and decoder in NCHW or (model.channels_last) NHWC.
+// The fixture's run, step by step, with the UNet and decoder in NCHW or (model.memory_format=channels_last) NHWC.
 void check_pipeline_parity(bool channels_last) {
   Config config = tiny_sd_config();
-  config.model.channels_last = channels_last;
+  config.model.memory_format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Auto;
   StableDiffusion sd = make_stable_diffusion(config);
   Problem& p = sd.problem;
   const at::MemoryFormat layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
@@ -97,14 +97,14 @@ TEST(PipelineParity, EveryLatentGuidedEpsImageAndRewardMatchDiffusers) { check_p
 
 TEST(PipelineParity, ChannelsLastMatchesDiffusersToo) { check_pipeline_parity(true); }
 
-// model.channels_last under autograd: the guided ε's gradients (input and every LoRA matrix) and the
+// model.memory_format=channels_last under autograd: the guided ε's gradients (input and every LoRA matrix) and the
 // decoder's latent gradient agree with the NCHW layout's (fp32, CPU: ATen's channels-last kernels).
 TEST(PipelineParity, ChannelsLastGradientsMatchNCHW) {
   TensorMap io = load_safetensors(data_path("pipeline_tiny/io.safetensors"));
   const std::vector<std::string> prompts = {"a photo of a cat", "an astronaut riding a horse on mars"};
   auto gradients = [&](bool channels_last) {
     Config config = tiny_sd_config();
-    config.model.channels_last = channels_last;
+    config.model.memory_format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Auto;
     StableDiffusion sd = make_stable_diffusion(config);
     Problem& p = sd.problem;
     torch::manual_seed(3);

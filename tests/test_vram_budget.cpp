@@ -57,3 +57,29 @@ TEST(VramBudget, EstimateGrowsWithBatchChunkAndLatentArea) {
   EXPECT_LT(estimate_nabla_db_peak_gib(4, 0, 32, 32), estimate_nabla_db_peak_gib(4, 0, 64, 64));
   EXPECT_EQ(estimate_nabla_db_peak_gib(4, 4, 64, 64), estimate_nabla_db_peak_gib(4, 0, 64, 64));
 }
+
+// model.memory_format auto is channels-last on CUDA, whose passes need less (bench/README.md "Training").
+TEST(VramBudget, ChannelsLastOnCudaFitsMicroBatch4Unchunked) {
+  Config c;
+  c.train.batch_size = 4;
+  c.train.grad_accum_steps = 8;
+  c.train.vram_budget_gib = 22.0;
+  Problem p;
+  p.latent_shape = {4, 64, 64};
+  p.device = c10::Device(c10::kCUDA, 0);
+  VramChoice v = choose_vram_settings(c, p);
+  EXPECT_EQ(v.batch_size, 4);
+  EXPECT_EQ(v.reward_grad_chunk, 0);
+  EXPECT_TRUE(v.fits);
+  // The measured point (channels_last + merged backward, micro-batch 4): 19.00 GiB reserved.
+  EXPECT_NEAR(estimate_nabla_db_peak_gib(4, 0, 64, 64, 0, PeakSettings{true, true}), 19.00, 0.1);
+  // The LoRA branch keeps more per sample than the merged backward, in either layout.
+  EXPECT_GT(estimate_nabla_db_peak_gib(4, 0, 64, 64, 0, PeakSettings{true, false}),
+            estimate_nabla_db_peak_gib(4, 0, 64, 64, 0, PeakSettings{true, true}));
+  EXPECT_GT(estimate_nabla_db_peak_gib(4, 0, 64, 64, 0, PeakSettings{false, false}),
+            estimate_nabla_db_peak_gib(4, 0, 64, 64, 0, PeakSettings{false, true}));
+  c.model.memory_format = MemoryFormat::Contiguous;  // NCHW on CUDA: the decoder chunked as before
+  v = choose_vram_settings(c, p);
+  EXPECT_EQ(v.batch_size, 4);
+  EXPECT_EQ(v.reward_grad_chunk, 2);
+}

@@ -63,7 +63,7 @@ struct ModelConfig {
   double lora_alpha = 8.0;
   LoRAInit lora_init = LoRAInit::Gaussian;
   bool lora_merged_backward = false;
-  bool channels_last = false;
+  MemoryFormat memory_format = MemoryFormat::Auto;
   std::vector<int> flow_block_out_channels = {64, 128, 256, 256};
   int flow_layers_per_block = 1;
   FlowConditioning flow_conditioning = FlowConditioning::Auto;
@@ -89,10 +89,11 @@ struct ModelConfig {
       "backward instead of the fp32 branch (faster on GPU). It agrees with the fp32 branch to one rounding in the "
       "UNet's dtype (bf16: 2^-8) of W + (alpha/r) B A and of the rank-r products, not bit for bit; no double "
       "backward. No-grad passes and per-sample-gated passes keep the branch");
-    v("channels_last", channels_last,
-      "sd: the UNet and the VAE decoder compute in channels-last (NHWC) layout (inputs and outputs keep theirs); on "
-      "CUDA their GroupNorm(+SiLU) steps then take the fused kernels, with their backward under autograd, and the "
-      "sampler's no-grad passes every fused kernel. Same function, other rounding");
+    v("memory_format", memory_format,
+      "sd: layout the UNet and the VAE decoder compute in: channels_last (NHWC; on CUDA their GroupNorm(+SiLU) steps "
+      "take the fused kernels, with their backward under autograd, and no-grad sampling every fused kernel), "
+      "contiguous (NCHW) or auto (channels_last on CUDA, contiguous on the CPU). Inputs and outputs keep their "
+      "layout; same function, other rounding");
     v("flow_block_out_channels", flow_block_out_channels, "widths of the flow UNet g_phi (spec §3.5)",
       Range::at_least(1));
     v("flow_layers_per_block", flow_layers_per_block, "resnet layers per block of the flow UNet", Range::at_least(1));

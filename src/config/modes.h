@@ -38,6 +38,15 @@ enum class FlowConditioning { Auto, Prompt, Zero };
 NABLAGFN_ENUM_NAMES(FlowConditioning, {FlowConditioning::Auto, "auto"}, {FlowConditioning::Prompt, "prompt"},
                     {FlowConditioning::Zero, "zero"});
 
+// model.memory_format: the layout of the SD UNet's and VAE decoder's activations; auto = channels_last on
+// CUDA, contiguous (NCHW) on the CPU.
+enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
+NABLAGFN_ENUM_NAMES(MemoryFormat, {MemoryFormat::Auto, "auto"}, {MemoryFormat::ChannelsLast, "channels_last"},
+                    {MemoryFormat::Contiguous, "contiguous"});
+inline bool channels_last_on(MemoryFormat f, bool cuda) {
+  return f == MemoryFormat::ChannelsLast || (f == MemoryFormat::Auto && cuda);
+}
+
 // train.lr_schedule.
 enum class LRSchedule { Constant, Cosine };
 NABLAGFN_ENUM_NAMES(LRSchedule, {LRSchedule::Constant, "constant"}, {LRSchedule::Cosine, "cosine"});

@@ -177,7 +177,8 @@ StableDiffusion make_sd_pipeline(const Config& config) {
   StableDiffusion sd;
   sd.denoiser = std::make_shared<SDDenoiser>(std::move(unet), lora);
   sd.denoiser->lora().gate().merged_backward = m.lora_merged_backward;
-  sd.denoiser->set_channels_last(m.channels_last);
+  const bool channels_last = channels_last_on(m.memory_format, device.is_cuda());
+  sd.denoiser->set_channels_last(channels_last);
   Problem& p = sd.problem;
   p.denoiser = sd.denoiser;
   p.device = device;
@@ -197,7 +198,7 @@ StableDiffusion make_sd_pipeline(const Config& config) {
               " latent channels but the UNet takes " + std::to_string(unet_config.in_channels),
           "the folder mixes parts of different models");
   auto decoder = std::make_shared<VAEDecoder>(std::move(vae), device, dtype);
-  decoder->set_channels_last(m.channels_last);
+  decoder->set_channels_last(channels_last);
   p.decoder = decoder;
 
   const SchedulerFileConfig sc = read_scheduler_config(m.path + "/scheduler/scheduler_config.json");
