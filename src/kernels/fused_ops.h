@@ -1,7 +1,7 @@
 #pragma once
-// Fused memory-bound steps of the SD UNet for fast no-grad sampling. Each function computes exactly what
-// its ATen reference (the "reference:" line) computes; it runs the hand-written CUDA kernel of
-// kernels/nhwc_kernels.h instead when all of these hold:
+// Fused memory-bound steps of the SD UNet and VAE decoder for fast sampling (GroupNorm: training too).
+// Each function computes exactly what its ATen reference (the "reference:" line) computes; it runs the
+// hand-written CUDA kernel of kernels/nhwc_kernels.h instead when all of these hold:
 //  - the build has the kernels (CMake found nvcc: NABLAGFN_WITH_CUDA_KERNELS) and set_enabled(true);
 //  - every tensor is on CUDA in one dtype of fp32 / bf16 / fp16, dense in the layout named per function;
 //  - autograd is not recording, or nothing requires grad (the kernels have no backward), except for

@@ -18,7 +18,7 @@ class VAEDecoder : public Decoder {
   VAEDecoder(AutoencoderKL vae, c10::Device device, c10::ScalarType dtype);
 
   // latents [B, Z, h, w] (any floating dtype; computed in the VAE's dtype) -> images [B, C, H, W]
-  // float32 in [0, 1], with a graph to the latents when they require grad.
+  // float32 in [0, 1], contiguous, with a graph to the latents when they require grad.
   at::Tensor decode(const at::Tensor& latents) override;
 
   AutoencoderKL& vae() { return vae_; }
