@@ -17,15 +17,17 @@
 //                    and their backward (VAEDecoder::set_channels_last)
 //   channels_last    merged_backward + model.memory_format=channels_last: the UNet and the decoder in NHWC
 //   channels_last_chunk2, channels_last_chunk1: channels_last with train.reward_grad_chunk 2 / 1
+//   channels_last_vae_math: channels_last with the decoder's mid-block attention on the written-out
+//                    reference (set_vae_attention_fused(false)) instead of sdpa's memory-efficient kernel
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
 // --stages times the building blocks one by one at batch B (first of --batch): the guided UNet forward (no
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
-// the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward gradient of B
-// latents, the reward gradient of B images alone, the decoder's input gradient alone, then both in channels-last; the
-// UNet's no-grad forward, forward + input VJP and forward + input and LoRA gradients (merged_backward) in
-// channels-last.
+// the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward
+// gradient of B latents, the reward gradient of B images alone, the decoder's input gradient alone, then both
+// in channels-last, then both with the decoder's attention on the written-out reference; the UNet's no-grad
+// forward, forward + input VJP and forward + input and LoRA gradients (merged_backward) in channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
 // updates (micro-batch 4 x 8 accumulation), timed end to end.
@@ -55,6 +57,7 @@
 #include "models/cuda_sampling.h"
 #include "models/guidance.h"
 #include "models/unet_flow_net.h"
+#include "models/vae.h"
 #include "models/vae_decoder.h"
 #include "rewards/aesthetic.h"
 #include "sd_bench_setup.h"
@@ -167,16 +170,18 @@ Config variant_config(const std::string& variant) {
 }
 
 // The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
-void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder) {
+void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder, bool vae_math = false) {
   const bool channels_last = config.model.memory_format == MemoryFormat::ChannelsLast;
   b.denoiser->set_channels_last(channels_last);
-  std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder)->set_channels_last(channels_last || nhwc_decoder);
+  auto decoder = std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder);
+  decoder->set_channels_last(channels_last || nhwc_decoder);
+  set_vae_attention_fused(*decoder->vae(), !vae_math);
   b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
 }
 
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
   const Config config = variant_config(variant);
-  apply_model_settings(b, config, variant == "nhwc_decoder");
+  apply_model_settings(b, config, variant == "nhwc_decoder", variant == "channels_last_vae_math");
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(b.problem.device);
@@ -268,6 +273,10 @@ void run_stages(SDBench& b, const Args& a) {
   decoder->set_channels_last(true);
   stage("decode_grad_nhwc", decode_grad);
   stage("decode_reward_grad_nhwc", [&] { reward_grad_chunked(p, z, prompts, 0); });
+  set_vae_attention_fused(*decoder->vae(), false);
+  stage("decode_grad_nhwc_math_attention", decode_grad);
+  stage("decode_reward_grad_nhwc_math_attention", [&] { reward_grad_chunked(p, z, prompts, 0); });
+  set_vae_attention_fused(*decoder->vae(), true);
   decoder->set_channels_last(false);
   b.denoiser->set_channels_last(true);
   stage("unet_forward_nograd_nhwc", [&] {
@@ -285,7 +294,7 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
   Config c = variant_config(a.epoch_variant);
   c.sample.cuda_graph = cuda_graph;
   b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
-  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder");
+  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder", a.epoch_variant == "channels_last_vae_math");
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -322,9 +331,9 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
-  for (const std::string variant : {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1",
-                                    "cudnn_bench", "nhwc_decoder", "channels_last", "channels_last_chunk2",
-                                    "channels_last_chunk1"}) {
+  for (const std::string variant :
+       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",
+        "channels_last", "channels_last_chunk2", "channels_last_chunk1", "channels_last_vae_math"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

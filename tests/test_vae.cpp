@@ -53,6 +53,25 @@ TEST(VAEParity, FusedAttentionPath) {
   EXPECT_CLOSE(vae->encode(vae_io().at("image")).mean, vae_io().at("encoded_mean"), 1e-5);
 }
 
+// set_vae_attention_fused switches every mid-block attention; the reference path still matches the fixture.
+TEST(VAEParity, AttentionKernelSwitch) {
+  AutoencoderKL vae = tiny_vae(/*fused_attention=*/true);
+  auto attentions = [&](bool fused) {
+    int64_t n = 0;
+    for (const auto& m : vae->modules()) {
+      auto a = std::dynamic_pointer_cast<VAEAttentionImpl>(m);
+      if (a && a->fused() == fused) ++n;
+    }
+    return n;
+  };
+  const int64_t n = attentions(true);
+  EXPECT_EQ(n, 2);  // the encoder's and the decoder's mid block
+  set_vae_attention_fused(*vae, false);
+  EXPECT_EQ(attentions(false), n);
+  torch::NoGradGuard no_grad;
+  EXPECT_CLOSE(vae->decode(vae_io().at("latent")), vae_io().at("decoded"), 1e-5);
+}
+
 // decode(z) = clamp(vae.decode(z / scaling) / 2 + 0.5, 0, 1), float32, differentiable in z.
 TEST(VAEDecoder, DecodesScaledLatentsToUnitRange) {
   VAEDecoder decoder(tiny_vae(false), torch::kCPU, torch::kFloat);

@@ -121,6 +121,11 @@ at::Tensor VAEAttentionImpl::forward(const at::Tensor& x) {
   return o.transpose(1, 2).reshape({B, C, H, W}) + x;             // [B, H*W, C] -> [B, C, H, W]
 }
 
+void set_vae_attention_fused(torch::nn::Module& root, bool fused) {
+  for (const auto& m : root.modules(/*include_self=*/true)) {
+    if (auto attn = std::dynamic_pointer_cast<VAEAttentionImpl>(m)) attn->set_fused(fused);
+  }
+}
 
 VAEMidBlock2DImpl::VAEMidBlock2DImpl(int64_t channels, int64_t groups, bool add_attention, bool fused_attention) {
   attentions = register_module("attentions", torch::nn::ModuleList());

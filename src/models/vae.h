@@ -57,10 +57,18 @@ class VAEAttentionImpl : public torch::nn::Module {
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out{nullptr};  // [0]: Linear(C, C) (diffusers' [1] is a parameter-free Dropout)
 
+  // fused: sdpa where libtorch has it; otherwise the written-out reference (fp32 softmax). For SD's one
+  // head of width 512 sdpa has no flash kernel on CUDA and takes the memory-efficient one.
+  void set_fused(bool fused) { fused_ = fused; }
+  bool fused() const { return fused_; }
+
  private:
   bool fused_;
 };
 TORCH_MODULE(VAEAttention);
+
+// Sets the kernel of every VAEAttention inside root (VAEAttentionImpl::set_fused).
+void set_vae_attention_fused(torch::nn::Module& root, bool fused);
 
 // UNetMidBlock2D without time embedding: resnets[0], then (attentions[0], resnets[1]).
 class VAEMidBlock2DImpl : public torch::nn::Module {
