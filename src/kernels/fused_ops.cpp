@@ -91,9 +91,9 @@ bool group_norm_kernel_takes(const at::Tensor& x, int64_t groups, const at::Tens
 }
 
 // The GroupNorm kernel on operands group_norm_kernel_takes accepts; false (nothing written) if the launcher
-// refuses them. stats: the per-(sample, group) (mean, rstd) [B, G, 2] the backward takes.
+// refuses them. stats (if not null): the per-(sample, group) (mean, rstd) [B·G·2] the backward takes.
 bool group_norm_kernel(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
-                       double eps, const at::Tensor& shift, bool silu, at::Tensor& y, at::Tensor& stats) {
+                       double eps, const at::Tensor& shift, bool silu, at::Tensor& y, at::Tensor* stats) {
   const int64_t B = x.size(0), C = x.size(1), P = x.size(2) * x.size(3);
   const int64_t workspace_floats = kernels::group_norm_workspace_floats(B, P, C, groups, kernel_dtype(x.scalar_type()));
   c10::cuda::CUDAGuard guard(x.device());
@@ -106,25 +106,25 @@ bool group_norm_kernel(const at::Tensor& x, int64_t groups, const at::Tensor& we
     return false;
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  stats = workspace.narrow(0, workspace_floats - B * groups * 2, B * groups * 2).clone();  // [B·G·2]
+  if (stats != nullptr) *stats = workspace.narrow(0, workspace_floats - B * groups * 2, B * groups * 2).clone();
   return true;
 }
 
-// The kernel under autograd: the gradient of x (weight, bias and shift are constants: kernel_inputs
-// checked that they need none).
 // GroupNorm's constant operands, any of them undefined. Handed to apply() outside its tensor arguments:
 // autograd records every tensor argument as an input, and LibTorch 2.x refuses undefined ones there.
 struct GroupNormConstants {
   at::Tensor weight, bias, shift;
 };
 
+// The kernel under autograd: the gradient of x (weight, bias and shift are constants: kernel_inputs
+// checked that they need none).
 class GroupNormNHWC : public torch::autograd::Function<GroupNormNHWC> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t groups,
                             const GroupNormConstants& k, double eps, bool silu) {
     const at::Tensor &weight = k.weight, &bias = k.bias, &shift = k.shift;
     at::Tensor y, stats;
-    TORCH_CHECK(group_norm_kernel(x, groups, weight, bias, eps, shift, silu, y, stats),
+    TORCH_CHECK(group_norm_kernel(x, groups, weight, bias, eps, shift, silu, y, &stats),
                 "fused::group_norm: the kernel refused sizes it accepted before");
     ctx->save_for_backward({x, weight, bias, shift, stats});
     ctx->saved_data["groups"] = groups;
@@ -168,8 +168,8 @@ at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& wei
     if (group_norm_kernel_takes(x, groups, weight, bias, s)) {
       if (at::GradMode::is_enabled() && x.requires_grad())
         return GroupNormNHWC::apply(x, groups, GroupNormConstants{weight, bias, s}, eps, silu);
-      at::Tensor y, stats;
-      if (group_norm_kernel(x, groups, weight, bias, eps, s, silu, y, stats)) return y;
+      at::Tensor y;
+      if (group_norm_kernel(x, groups, weight, bias, eps, s, silu, y, nullptr)) return y;
     }
   }
 #endif

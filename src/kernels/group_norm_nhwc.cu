@@ -98,6 +98,55 @@ __device__ __forceinline__ void write_partial(const float* s_sums, float* partia
   for (int i = threadIdx.x; i < 2 * G; i += blockDim.x) out[i] = s_sums[i];
 }
 
+// A thread's place in the partial and apply grids (block = chunk of pixels, sample n): its 16-byte channel
+// vector col, its first pixel row, and the end p_end of the block's chunk. reversed: blocks in the reverse
+// order (the apply passes, so the first ones read pixels the partial pass left in L2).
+struct ChunkThread {
+  int col, row, chunk, n, p_end;
+  __device__ ChunkThread(int P, int cols, int chunk_pixels, bool reversed)
+      : col(threadIdx.x % cols),
+        row(threadIdx.x / cols),
+        chunk(reversed ? gridDim.x - 1 - blockIdx.x : blockIdx.x),
+        n(reversed ? gridDim.y - 1 - blockIdx.y : blockIdx.y),
+        p_end(min(P, (chunk + 1) * chunk_pixels)) {}
+};
+
+// kUnroll pixels of src [., P, C] from pixel p on, `rows` apart (those before p_end), at offset.
+template <typename T>
+__device__ __forceinline__ void load_pixels(const T* src, int64_t offset, int p, int rows, int p_end, int C,
+                                            Pack<T> (&v)[kUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    if (p + u * rows < p_end) v[u] = load_pack(src + offset + static_cast<int64_t>(p + u * rows) * C);
+  }
+}
+
+// Per channel of the vector at col: the (first, second) pair of its group in table [N, G, 2].
+template <int VEC>
+__device__ __forceinline__ void load_group_pairs(const float* table, int n, int G, int col, int Cg, float (&first)[VEC],
+                                                 float (&second)[VEC]) {
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float* pair = table + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
+    first[i] = pair[0];
+    second[i] = pair[1];
+  }
+}
+
+// Σ over the chunks of sample n of group g's two partial sums, in every lane of the calling warp.
+__device__ __forceinline__ void sum_chunks(const float* partial, int n, int n_chunks, int G, int g, float& s1,
+                                           float& s2) {
+  const int lane = threadIdx.x % 32;
+  const float* base = partial + static_cast<int64_t>(n) * n_chunks * G * 2;
+  s1 = s2 = 0.0f;
+  for (int j = lane; j < n_chunks; j += 32) {
+    s1 += base[(static_cast<int64_t>(j) * G + g) * 2];
+    s2 += base[(static_cast<int64_t>(j) * G + g) * 2 + 1];
+  }
+  s1 = warp_sum(s1);
+  s2 = warp_sum(s2);
+}
+
 // partial [N, n_chunks, G, 2]: Σ d and Σ d² of group g over chunk j of sample n, d = v − K_g.
 // Dynamic shared memory: G · 2 floats.
 template <typename T>
@@ -105,10 +154,9 @@ __global__ void group_norm_partial_kernel(const T* __restrict__ x, const T* __re
                                           float* __restrict__ partial, int P, int C, int G, int rows,
                                           int chunk_pixels) {
   constexpr int VEC = Pack<T>::kSize;
-  const int cols = C / VEC, Cg = C / G;
-  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
-  const int chunk = blockIdx.x, n = blockIdx.y;
-  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+  const int Cg = C / G;
+  const ChunkThread th(P, C / VEC, chunk_pixels, /*reversed=*/false);
+  const int col = th.col, row = th.row, chunk = th.chunk, n = th.n, p_end = th.p_end;
   extern __shared__ float s_sums[];
   clear_group_sums(s_sums, G);
 
@@ -122,13 +170,10 @@ __global__ void group_norm_partial_kernel(const T* __restrict__ x, const T* __re
       k[i] = group_reference(x, shift, shift_stride, n, P, C, c_first) - k[i];
       s1[i] = s2[i] = 0.0f;
     }
-    const T* base = x + static_cast<int64_t>(n) * P * C + col * VEC;
+    const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
     for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
       Pack<T> v[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (p + u * rows < p_end) v[u] = load_pack(base + static_cast<int64_t>(p + u * rows) * C);
-      }
+      load_pixels(x, offset, p, rows, p_end, C, v);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         if (p + u * rows >= p_end) break;
@@ -152,15 +197,11 @@ __global__ void group_norm_finalize_kernel(const T* __restrict__ x, const T* __r
                                            int G, int n_chunks, float eps) {
   const int n = blockIdx.x, lane = threadIdx.x % 32, Cg = C / G;
   const float count = static_cast<float>(P) * Cg;
-  const float* base = partial + static_cast<int64_t>(n) * n_chunks * G * 2;
   for (int g = threadIdx.x / 32; g < G; g += blockDim.x / 32) {
-    float s1 = 0.0f, s2 = 0.0f;
-    for (int j = lane; j < n_chunks; j += 32) {
-      s1 += base[(static_cast<int64_t>(j) * G + g) * 2];
-      s2 += base[(static_cast<int64_t>(j) * G + g) * 2 + 1];
-    }
-    s1 = warp_sum(s1) / count;
-    s2 = warp_sum(s2) / count;
+    float s1, s2;
+    sum_chunks(partial, n, n_chunks, G, g, s1, s2);
+    s1 /= count;
+    s2 /= count;
     if (lane == 0) {
       float* out = stats + (static_cast<int64_t>(n) * G + g) * 2;
       out[0] = group_reference(x, shift, shift_stride, n, P, C, g * Cg) + s1;
@@ -175,32 +216,26 @@ __global__ void group_norm_apply_kernel(const T* __restrict__ x, const T* __rest
                                         const float* __restrict__ stats, T* __restrict__ y, int P, int C, int G,
                                         int rows, int chunk_pixels) {
   constexpr int VEC = Pack<T>::kSize;
-  const int cols = C / VEC;
-  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  const ChunkThread th(P, C / VEC, chunk_pixels, /*reversed=*/true);
+  const int col = th.col, row = th.row, chunk = th.chunk, n = th.n, p_end = th.p_end;
   if (row >= rows) return;
-  const int chunk = gridDim.x - 1 - blockIdx.x, n = gridDim.y - 1 - blockIdx.y;
-  const int p_end = min(P, (chunk + 1) * chunk_pixels);
 
   // y = x · a + b per channel.
-  float a[VEC], b[VEC], s[VEC];
+  float a[VEC], b[VEC], s[VEC], mean[VEC], rstd[VEC];
   load_floats(gamma == nullptr ? nullptr : gamma + col * VEC, 1.0f, a);
   load_floats(beta == nullptr ? nullptr : beta + col * VEC, 0.0f, b);
   load_shift(shift, shift_stride, n, col * VEC, s);
-  const int Cg = C / G;
+  load_group_pairs<VEC>(stats, n, G, col, C / G, mean, rstd);
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const float* st = stats + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
-    a[i] *= st[1];
-    b[i] += (s[i] - st[0]) * a[i];
+    a[i] *= rstd[i];
+    b[i] += (s[i] - mean[i]) * a[i];
   }
 
   const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
   for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
     Pack<T> v[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      if (p + u * rows < p_end) v[u] = load_pack(x + offset + static_cast<int64_t>(p + u * rows) * C);
-    }
+    load_pixels(x, offset, p, rows, p_end, C, v);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       if (p + u * rows >= p_end) break;
@@ -230,12 +265,7 @@ struct BackwardTerms {
     load_floats(g == nullptr ? nullptr : g + col * VEC, 1.0f, gamma);
     load_floats(b == nullptr ? nullptr : b + col * VEC, 0.0f, beta);
     load_shift(s, shift_stride, n, col * VEC, shift);
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) {
-      const float* st = stats + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
-      mean[i] = st[0];
-      rstd[i] = st[1];
-    }
+    load_group_pairs<VEC>(stats, n, G, col, Cg, mean, rstd);
   }
   // x̂ and dx̂ of channel i from x and dy.
   __device__ __forceinline__ void at(int i, float xv, float dyv, float& xh, float& dxh) const {
@@ -250,19 +280,6 @@ struct BackwardTerms {
   }
 };
 
-// kUnroll pixels of x and dy from pixel p on, `rows` apart (those before p_end).
-template <typename T>
-__device__ __forceinline__ void load_x_dy(const T* x, const T* dy, int64_t offset, int p, int rows, int p_end, int C,
-                                          Pack<T> (&v)[kUnroll], Pack<T> (&d)[kUnroll]) {
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    if (p + u * rows < p_end) {
-      v[u] = load_pack(x + offset + static_cast<int64_t>(p + u * rows) * C);
-      d[u] = load_pack(dy + offset + static_cast<int64_t>(p + u * rows) * C);
-    }
-  }
-}
-
 template <typename T, bool kSilu>
 __global__ void group_norm_backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ shift,
                                                    int64_t shift_stride, const T* __restrict__ gamma,
@@ -270,10 +287,9 @@ __global__ void group_norm_backward_partial_kernel(const T* __restrict__ x, cons
                                                    const T* __restrict__ dy, float* __restrict__ partial, int P, int C,
                                                    int G, int rows, int chunk_pixels) {
   constexpr int VEC = Pack<T>::kSize;
-  const int cols = C / VEC, Cg = C / G;
-  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
-  const int chunk = blockIdx.x, n = blockIdx.y;
-  const int p_end = min(P, (chunk + 1) * chunk_pixels);
+  const int Cg = C / G;
+  const ChunkThread th(P, C / VEC, chunk_pixels, /*reversed=*/false);
+  const int col = th.col, row = th.row, chunk = th.chunk, n = th.n, p_end = th.p_end;
   extern __shared__ float s_sums[];
   clear_group_sums(s_sums, G);
 
@@ -285,7 +301,8 @@ __global__ void group_norm_backward_partial_kernel(const T* __restrict__ x, cons
     const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
     for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
       Pack<T> v[kUnroll], d[kUnroll];
-      load_x_dy(x, dy, offset, p, rows, p_end, C, v, d);
+      load_pixels(x, offset, p, rows, p_end, C, v);
+      load_pixels(dy, offset, p, rows, p_end, C, d);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         if (p + u * rows >= p_end) break;
@@ -308,15 +325,9 @@ __global__ void group_norm_backward_finalize_kernel(const float* __restrict__ pa
                                                     int C, int G, int n_chunks) {
   const int n = blockIdx.x, lane = threadIdx.x % 32;
   const float count = static_cast<float>(P) * (C / G);
-  const float* base = partial + static_cast<int64_t>(n) * n_chunks * G * 2;
   for (int g = threadIdx.x / 32; g < G; g += blockDim.x / 32) {
-    float s1 = 0.0f, s2 = 0.0f;
-    for (int j = lane; j < n_chunks; j += 32) {
-      s1 += base[(static_cast<int64_t>(j) * G + g) * 2];
-      s2 += base[(static_cast<int64_t>(j) * G + g) * 2 + 1];
-    }
-    s1 = warp_sum(s1);
-    s2 = warp_sum(s2);
+    float s1, s2;
+    sum_chunks(partial, n, n_chunks, G, g, s1, s2);
     if (lane == 0) {
       float* out = coef + (static_cast<int64_t>(n) * G + g) * 2;
       out[0] = s1 / count;
@@ -332,23 +343,18 @@ __global__ void group_norm_backward_apply_kernel(const T* __restrict__ x, const 
                                                  const float* __restrict__ coef, const T* __restrict__ dy,
                                                  T* __restrict__ dx, int P, int C, int G, int rows, int chunk_pixels) {
   constexpr int VEC = Pack<T>::kSize;
-  const int cols = C / VEC, Cg = C / G;
-  const int col = threadIdx.x % cols, row = threadIdx.x / cols;
+  const int Cg = C / G;
+  const ChunkThread th(P, C / VEC, chunk_pixels, /*reversed=*/true);
+  const int col = th.col, row = th.row, chunk = th.chunk, n = th.n, p_end = th.p_end;
   if (row >= rows) return;
-  const int chunk = gridDim.x - 1 - blockIdx.x, n = gridDim.y - 1 - blockIdx.y;
-  const int p_end = min(P, (chunk + 1) * chunk_pixels);
   const BackwardTerms<T, kSilu> t(gamma, beta, shift, shift_stride, stats, n, col, G, Cg);
   float c1[VEC], c2[VEC];
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float* cf = coef + (static_cast<int64_t>(n) * G + (col * VEC + i) / Cg) * 2;
-    c1[i] = cf[0];
-    c2[i] = cf[1];
-  }
+  load_group_pairs<VEC>(coef, n, G, col, Cg, c1, c2);
   const int64_t offset = static_cast<int64_t>(n) * P * C + col * VEC;
   for (int p = chunk * chunk_pixels + row; p < p_end; p += kUnroll * rows) {
     Pack<T> v[kUnroll], d[kUnroll];
-    load_x_dy(x, dy, offset, p, rows, p_end, C, v, d);
+    load_pixels(x, offset, p, rows, p_end, C, v);
+    load_pixels(dy, offset, p, rows, p_end, C, d);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       if (p + u * rows >= p_end) break;
