@@ -1,5 +1,5 @@
 // Attention kernels: the reference equals softmax written out (float64 kept float64); the fused path
-// (sdpa on libtorch >= 2.0; skipped on 1.13, where it is the reference) agrees with it, alone and inside a
+// (sdpa on libtorch >= 2.0; on 1.13 it is the reference, bit for bit) agrees with it, alone and inside a
 // UNet; the backend switch reaches every Attention.
 #include <torch/torch.h>
 
