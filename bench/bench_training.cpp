@@ -19,6 +19,8 @@
 //   channels_last_chunk2, channels_last_chunk1: channels_last with train.reward_grad_chunk 2 / 1
 //   channels_last_vae_math: channels_last with the decoder's mid-block attention on the written-out
 //                    reference (set_vae_attention_fused(false)) instead of sdpa's memory-efficient kernel
+//   channels_last_sdpa_flow: channels_last with the flow net's fp32 attention on sdpa instead of the
+//                    narrow-head kernels of kernels/fused_attention.h (every other variant takes those)
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
@@ -52,6 +54,7 @@
 #include "bench_util.h"
 #include "core/device.h"
 #include "kernel_profile.h"
+#include "kernels/fused_attention.h"
 #include "io/fs_util.h"
 #include "io/run_dir.h"
 #include "models/cuda_sampling.h"
@@ -182,6 +185,7 @@ void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder, b
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
   const Config config = variant_config(variant);
   apply_model_settings(b, config, variant == "nhwc_decoder", variant == "channels_last_vae_math");
+  fused::set_small_head_attention(variant != "channels_last_sdpa_flow");
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(b.problem.device);
@@ -331,9 +335,9 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
-  for (const std::string variant :
-       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",
-        "channels_last", "channels_last_chunk2", "channels_last_chunk1", "channels_last_vae_math"}) {
+  for (const std::string variant : {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1",
+                                    "cudnn_bench", "nhwc_decoder", "channels_last", "channels_last_chunk2",
+                                    "channels_last_chunk1", "channels_last_vae_math", "channels_last_sdpa_flow"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);

@@ -10,17 +10,9 @@
 #include <initializer_list>
 #include <vector>
 
-#ifndef NABLAGFN_WITH_CUDA_KERNELS
-#define NABLAGFN_WITH_CUDA_KERNELS 0
-#endif
+#include "kernels/kernel_build.h"
 
 #if NABLAGFN_WITH_CUDA_KERNELS
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-
-#include <torch/csrc/autograd/custom_function.h>
-
 #include "kernels/nhwc_kernels.h"
 #endif
 
@@ -59,7 +51,6 @@ bool channel_vector(const at::Tensor& t, int64_t C) { return !t.defined() || (t.
 
 const void* ptr(const at::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
 
-void* current_stream(const at::Tensor& t) { return at::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
 #endif
 
 }  // namespace

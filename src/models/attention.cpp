@@ -8,6 +8,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "kernels/fused_attention.h"
 #include "kernels/fused_ops.h"
 
 namespace nablagfn {
@@ -55,7 +56,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   torch::Tensor out;
   if (backend_ == AttentionBackend::Fused) {
-    out = compat::attention_fused(q, k, v, {}, scale);  // [B, h, N, d]
+    out = fused::attention(q, k, v, scale);  // [B, h, N, d]
   } else if (options_.upcast_attention && q.scalar_type() != torch::kFloat32 && q.scalar_type() != torch::kFloat64) {
     // upcast_attention raises half precision to fp32; float64 (gradchecks) is already wider.
     out = compat::attention_reference(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32), {}, scale)

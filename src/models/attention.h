@@ -8,7 +8,8 @@
 //  - only what SD-1.x / SD-2.x use: layer_norm blocks, GEGLU, no attention bias, no masks, no dropout
 //    (p = 0 in SD), no ada-norm, no patched / vectorised inputs, no only_cross_attention.
 //  - the attention kernel is chosen per module: the written-out reference (compat::attention_reference)
-//    or the fused one (compat::attention_fused, sdpa on libtorch >= 2.0, the reference on 1.13).
+//    or the fused one (fused::attention: sdpa on libtorch >= 2.0, the reference on 1.13; fp32 heads of
+//    width 8 / 16 / 32 on CUDA, the flow networks', on the kernels of kernels/fused_attention.h).
 //  - to_q / to_k / to_v / to_out.0 accept an attached LoRA branch (models/lora.h); it is not a submodule,
 //    so the module's state dict stays exactly the diffusers one.
 //  - no-grad channels-last CUDA inputs of Transformer2DModel take a fused path (kernels/fused_ops.h): NHWC
