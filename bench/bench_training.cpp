@@ -17,10 +17,13 @@
 //                    and their backward (VAEDecoder::set_channels_last)
 //   channels_last    merged_backward + model.memory_format=channels_last: the UNet and the decoder in NHWC
 //   channels_last_chunk2, channels_last_chunk1: channels_last with train.reward_grad_chunk 2 / 1
-//   channels_last_vae_math: channels_last with the decoder's mid-block attention on the written-out
-//                    reference (set_vae_attention_fused(false)) instead of sdpa's memory-efficient kernel
+//   channels_last_vae_sdpa: channels_last with the decoder's mid-block attention on sdpa (its memory-efficient
+//                    kernel) instead of written out (set_vae_attention_fused(false)), which every other
+//                    variant takes, as make_sd_pipeline does on CUDA since 2026-12-06
 //   channels_last_sdpa_flow: channels_last with the flow net's fp32 attention on sdpa instead of the
 //                    narrow-head kernels of kernels/fused_attention.h (every other variant takes those)
+//   channels_last_eager_reward: channels_last with the reward run eagerly instead of replayed from its CUDA
+//                    graphs (rewards/graphed_reward.h, reward.cuda_graph; every other variant replays)
 //   chunk2           + train.reward_grad_chunk=2: the decoder + reward backward two images at a time
 //   chunk1           + train.reward_grad_chunk=1: one image at a time
 //   cudnn_bench      chunk2 + cuDNN autotuning (at::globalContext().setBenchmarkCuDNN(true), kept from here on)
@@ -28,7 +31,7 @@
 // grad), forward + input VJP with the adapter off / on / merged / merged_backward, forward + the gradients of
 // the input and every LoRA matrix with the branch and with merged_backward, the chunk-0 decode + reward
 // gradient of B latents, the reward gradient of B images alone, the decoder's input gradient alone, then both
-// in channels-last, then both with the decoder's attention on the written-out reference; the UNet's no-grad
+// in channels-last, then both with the decoder's attention on sdpa; the UNet's no-grad
 // forward, forward + input VJP and forward + input and LoRA gradients (merged_backward) in channels-last.
 // --epoch adds one whole ∇-GFlowNet epoch of the official shape through train(): 64 trajectories x 50 steps
 // sampled (4 batches of 16), 6 transitions each trained (timestep_fraction 0.1 + the terminal one), 2
@@ -63,6 +66,7 @@
 #include "models/vae.h"
 #include "models/vae_decoder.h"
 #include "rewards/aesthetic.h"
+#include "rewards/graphed_reward.h"
 #include "sd_bench_setup.h"
 
 using namespace nablagfn;
@@ -144,7 +148,7 @@ SDBench make_training_bench(const Args& a) {
   p.text = std::make_shared<CyclingPromptEncoder>(b.cond);
   p.prompts = {"a benchmark prompt"};
   VAEConfig vae_config = load_vae_config(a.config_dir + "/vae/config.json");
-  vae_config.fused_attention = true;  // SDPA in the mid block, as diffusers' AttnProcessor2_0
+  vae_config.fused_attention = false;  // written out, as make_sd_pipeline on CUDA (channels_last_vae_sdpa: sdpa)
   AutoencoderKL vae(vae_config);
   p.decoder = std::make_shared<VAEDecoder>(std::move(vae), device, torch::kBFloat16);
   CLIPVisionModelWithProjection vision(load_clip_vision_config(a.config_dir + "/aesthetic_clip/config.json"));
@@ -173,18 +177,24 @@ Config variant_config(const std::string& variant) {
 }
 
 // The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
-void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder, bool vae_math = false) {
+void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder, bool vae_sdpa = false) {
   const bool channels_last = config.model.memory_format == MemoryFormat::ChannelsLast;
   b.denoiser->set_channels_last(channels_last);
   auto decoder = std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder);
   decoder->set_channels_last(channels_last || nhwc_decoder);
-  set_vae_attention_fused(*decoder->vae(), !vae_math);
+  set_vae_attention_fused(*decoder->vae(), vae_sdpa);
   b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
 }
 
-void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B) {
+// The bench's reward run eagerly and replayed from CUDA graphs (reward.cuda_graph).
+struct Rewards {
+  std::shared_ptr<Reward> eager, graphed;
+};
+
+void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B, const Rewards& rewards) {
   const Config config = variant_config(variant);
-  apply_model_settings(b, config, variant == "nhwc_decoder", variant == "channels_last_vae_math");
+  b.problem.reward = variant == "channels_last_eager_reward" ? rewards.eager : rewards.graphed;
+  apply_model_settings(b, config, variant == "nhwc_decoder", variant == "channels_last_vae_sdpa");
   fused::set_small_head_attention(variant != "channels_last_sdpa_flow");
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
@@ -277,10 +287,10 @@ void run_stages(SDBench& b, const Args& a) {
   decoder->set_channels_last(true);
   stage("decode_grad_nhwc", decode_grad);
   stage("decode_reward_grad_nhwc", [&] { reward_grad_chunked(p, z, prompts, 0); });
-  set_vae_attention_fused(*decoder->vae(), false);
-  stage("decode_grad_nhwc_math_attention", decode_grad);
-  stage("decode_reward_grad_nhwc_math_attention", [&] { reward_grad_chunked(p, z, prompts, 0); });
   set_vae_attention_fused(*decoder->vae(), true);
+  stage("decode_grad_nhwc_sdpa_attention", decode_grad);
+  stage("decode_reward_grad_nhwc_sdpa_attention", [&] { reward_grad_chunked(p, z, prompts, 0); });
+  set_vae_attention_fused(*decoder->vae(), false);
   decoder->set_channels_last(false);
   b.denoiser->set_channels_last(true);
   stage("unet_forward_nograd_nhwc", [&] {
@@ -298,7 +308,7 @@ void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
   Config c = variant_config(a.epoch_variant);
   c.sample.cuda_graph = cuda_graph;
   b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
-  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder", a.epoch_variant == "channels_last_vae_math");
+  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder", a.epoch_variant == "channels_last_vae_sdpa");
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -335,15 +345,18 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   set_tf32_matmul(args.tf32);
   SDBench b = make_training_bench(args);
-  for (const std::string variant : {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1",
-                                    "cudnn_bench", "nhwc_decoder", "channels_last", "channels_last_chunk2",
-                                    "channels_last_chunk1", "channels_last_vae_math", "channels_last_sdpa_flow"}) {
+  const Rewards rewards{b.problem.reward, graphed_reward(b.problem.reward)};
+  for (const std::string variant :
+       {"separate", "folded", "merged_guess", "merged_backward", "chunk2", "chunk1", "cudnn_bench", "nhwc_decoder",
+        "channels_last", "channels_last_chunk2", "channels_last_chunk1", "channels_last_vae_sdpa",
+        "channels_last_sdpa_flow", "channels_last_eager_reward"}) {
     bool on = args.only.empty();
     for (const auto& o : args.only) on = on || o == variant;
     if (on && variant == "cudnn_bench") at::globalContext().setBenchmarkCuDNN(true);
     if (on)
-      for (int64_t batch : args.batches) run_variant(b, args, variant, batch);
+      for (int64_t batch : args.batches) run_variant(b, args, variant, batch, rewards);
   }
+  b.problem.reward = rewards.graphed;
   if (args.stages) run_stages(b, args);
   if (args.epoch)
     for (const std::string& sampler : args.epoch_samplers) run_epoch(b, args, sampler == "graph");

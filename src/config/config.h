@@ -79,7 +79,9 @@ struct ModelConfig {
       "`nablagfn pretrain` writes, empty = the shipped assets/fashion");
     v("dtype", dtype, "dtype of the frozen networks: bfloat16, float16 (CUDA only) or float32 (LoRA, flow net, reward: float32); toy2d: "
       "float32 or float64");
-    v("attention", attention, "auto (fused where libtorch has it), reference (plain softmax(QK^T)V) or fused");
+    v("attention", attention,
+      "auto (fused where libtorch has it: sdpa, the fp32 narrow-head kernels of the flow nets on CUDA; the "
+      "VAE's one 512-wide head is written out on CUDA, faster there), reference (plain softmax(QK^T)V) or fused");
     v("lora_rank", lora_rank, "LoRA rank r on to_q, to_k, to_v, to_out.0 of every attention", Range::at_least(1));
     v("lora_alpha", lora_alpha, "LoRA alpha; the update is scaled by alpha / r", Range::above(0));
     v("lora_init", lora_init, "gaussian (A ~ N(0, 1/r^2), B = 0, as peft init_lora_weights='gaussian') or kaiming");
@@ -294,6 +296,7 @@ struct RewardConfig {
   std::string name = "aesthetic";
   std::string path;
   std::string head_path;
+  bool cuda_graph = true;
   LinearRewardConfig linear;
   QuadraticRewardConfig quadratic;
 
@@ -303,6 +306,10 @@ struct RewardConfig {
       "default), linear, quadratic");
     v("path", path, "weights of the reward model (folder or file), or the TorchScript file");
     v("head_path", head_path, "aesthetic: the MLP head (.pth or .safetensors)");
+    v("cuda_graph", cuda_graph,
+      "Stable Diffusion on CUDA: a differentiable prompt-independent reward's forward + image gradient "
+      "captured once per image shape as a CUDA graph and replayed (the same kernels, no per-kernel launch "
+      "from the host); false: run eagerly");
     v("linear", linear);
     v("quadratic", quadratic);
   }

@@ -58,7 +58,8 @@ class VAEAttentionImpl : public torch::nn::Module {
   torch::nn::ModuleList to_out{nullptr};  // [0]: Linear(C, C) (diffusers' [1] is a parameter-free Dropout)
 
   // fused: sdpa where libtorch has it; otherwise the written-out reference (fp32 softmax). For SD's one
-  // head of width 512 sdpa has no flash kernel on CUDA and takes the memory-efficient one.
+  // head of width 512 sdpa has no flash kernel on CUDA and takes the memory-efficient one, slower than the
+  // written-out path there: the Stable Diffusion problem turns fused off on CUDA (problems/stable_diffusion.cpp).
   void set_fused(bool fused) { fused_ = fused; }
   bool fused() const { return fused_; }
 

@@ -24,6 +24,7 @@
 #include "models/vae_decoder.h"
 #include "problems/eval_metrics.h"
 #include "problems/eval_shards.h"
+#include "rewards/graphed_reward.h"
 #include "rewards/registry.h"
 #include "schedulers/factory.h"
 
@@ -60,11 +61,13 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-// The VAE of folder/vae in dtype on device, its mid-block attention fused when backend says so.
-AutoencoderKL load_sd_vae(const std::string& folder, AttentionBackend backend) {
+// The VAE of folder/vae, its mid-block attention fused when backend says so — except on CUDA: sdpa has no
+// flash kernel for its one head of width 512, and the written-out attention beat sdpa's memory-efficient
+// kernel there by 6 % of a whole ∇-DB training step on an H100 (bench/README.md, 2026-12-06).
+AutoencoderKL load_sd_vae(const std::string& folder, AttentionBackend backend, c10::Device device) {
   const std::filesystem::path dir = std::filesystem::path(folder) / "vae";
   VAEConfig config = load_vae_config((dir / "config.json").string());
-  config.fused_attention = backend == AttentionBackend::Fused;
+  config.fused_attention = backend == AttentionBackend::Fused && !device.is_cuda();
   AutoencoderKL vae(config);
   const std::string weights = first_existing(dir, kWeightNames);
   vae->load(load_safetensors(weights), weights);
@@ -192,7 +195,7 @@ StableDiffusion make_sd_pipeline(const Config& config) {
               "-wide hidden states but the UNet's cross-attention takes " +
               std::to_string(unet_config.cross_attention_dim[0]),
           "the folder mixes parts of different models (SD-1.x: 768, SD-2.x: 1024)");
-  AutoencoderKL vae = sd_problem_detail::load_sd_vae(m.path, backend);
+  AutoencoderKL vae = sd_problem_detail::load_sd_vae(m.path, backend, device);
   require(vae->config().latent_channels == unet_config.in_channels,
           "the VAE of '" + m.path + "' has " + std::to_string(vae->config().latent_channels) +
               " latent channels but the UNet takes " + std::to_string(unet_config.in_channels),
@@ -214,6 +217,7 @@ StableDiffusion make_stable_diffusion(const Config& config) {
   Problem& p = sd.problem;
   p.reward = reward_registry().create(config.reward.name, config.reward, p.device);
   p.features = reward_embedding_features(p.reward);
+  if (config.reward.cuda_graph && p.device.is_cuda()) p.reward = graphed_reward(p.reward);
   const UNetFlowNetOptions flow =
       sd_problem_detail::flow_options(config.model, sd.denoiser->unet()->config(), p.uncond_context.size(2));
   const c10::Device device = p.device;

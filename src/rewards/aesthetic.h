@@ -44,6 +44,7 @@ class AestheticReward : public Reward, public ImageEmbedding {
   bool uses_prompt() const override { return false; }
   // images [B, 3, H, W] in [0, 1] of dtype() -> [B] of dtype(), with a graph to the images.
   at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) override;
+  bool capturable() const override { return true; }
   // images -> [B, E] unit-length tower embedding (the head's input), graph to the images.
   at::Tensor image_embedding(const at::Tensor& images) override;
   // Moves the weights; float32 is the contract of Reward, float64 exists for gradient checks.

@@ -22,12 +22,13 @@ void check_images(const at::Tensor& images, const char* what) {
 
 at::Tensor clip_normalize(const at::Tensor& images) {
   image_preprocess_detail::check_images(images, "clip_normalize");
-  at::Tensor mean = at::tensor({kCLIPMean[0], kCLIPMean[1], kCLIPMean[2]}, at::kDouble)
-                        .to(images.options())
-                        .view({1, 3, 1, 1});  // [3] -> [1, 3, 1, 1]
-  at::Tensor std = at::tensor({kCLIPStd[0], kCLIPStd[1], kCLIPStd[2]}, at::kDouble)
-                       .to(images.options())
-                       .view({1, 3, 1, 1});  // [3] -> [1, 3, 1, 1]
+  // The constants are filled on the images' device (no host-to-device copy: a CUDA graph can capture this).
+  at::Tensor mean = at::empty({1, 3, 1, 1}, images.options().requires_grad(false));
+  at::Tensor std = at::empty({1, 3, 1, 1}, images.options().requires_grad(false));
+  for (int64_t c = 0; c < 3; ++c) {
+    mean.select(1, c).fill_(kCLIPMean[static_cast<size_t>(c)]);
+    std.select(1, c).fill_(kCLIPStd[static_cast<size_t>(c)]);
+  }
   return (images - mean) / std;
 }
 

@@ -22,6 +22,9 @@ class Reward {
   virtual bool differentiable() const = 0;
   virtual bool uses_prompt() const = 0;
   virtual at::Tensor score(const at::Tensor& images, const std::vector<std::string>& prompts) = 0;
+  // Whether score() and its image gradient are device work only (no host copies, syncs or data-dependent
+  // control), so that a CUDA graph can capture them (rewards/graphed_reward.h).
+  virtual bool capturable() const { return false; }
 };
 
 // Rewards built on a CLIP image tower (aesthetic, pickscore / clip_score, hps) also expose the tower's
