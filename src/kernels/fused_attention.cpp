@@ -68,6 +68,10 @@ class SmallHeadAttention : public torch::autograd::Function<SmallHeadAttention> 
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
+    // The kernels' gradients carry no graph: a backward with create_graph would drop the second order.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "fused::attention's narrow-head kernels have no double backward; set model.attention=reference "
+                "for create_graph");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
     const double scale = ctx->saved_data["scale"].toDouble();

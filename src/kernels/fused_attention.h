@@ -5,7 +5,8 @@
 // set_small_head_attention(true) (the default); q, k, v are fp32 CUDA tensors on one device with the
 // head width contiguous, 16-byte aligned, head width 8, 16 or 32. That is the flow networks' attention
 // (model.flow_block_out_channels with 8 heads: widths 8 / 16 / 32), which sdpa runs in fp32 on its
-// memory-efficient kernel, tiled for widths of 64 and up. Under autograd q, k and v all get gradients.
+// memory-efficient kernel, tiled for widths of 64 and up. Under autograd q, k and v all get gradients,
+// first order only (a backward with create_graph is an error).
 // Legend: B batch, h heads, Nq / Nk query / key tokens, d head width.
 #include <ATen/core/Tensor.h>
 

@@ -37,6 +37,10 @@ class ReplayedReward : public torch::autograd::Function<ReplayedReward> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
+    // The replayed gradient is a constant: a backward with create_graph would drop the second order.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "a reward replayed from a CUDA graph has no double backward; set reward.cuda_graph=false for "
+                "create_graph");
     const at::Tensor gradient = ctx->saved_data["gradient"].toTensor();
     std::vector<int64_t> shape(gradient.dim(), 1);
     shape[0] = gradient.size(0);

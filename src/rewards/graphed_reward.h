@@ -4,7 +4,8 @@
 // and replayed: the same kernels in the same order, without the host's launch of each of ViT-L/14's
 // ~1 500 small fp32 kernels, which otherwise leaves the GPU waiting (bench/README.md, "Training"). The
 // returned rewards carry a graph to the images whose backward scales the replayed gradient by the
-// incoming one per row: rows must not interact (true of CLIP towers: no batch statistics).
+// incoming one per row: rows must not interact (true of CLIP towers: no batch statistics). First order
+// only: a backward with create_graph is an error.
 // Without autograd, off CUDA, or for images that do not require grad, the wrapped reward runs as is.
 #include <memory>
 
