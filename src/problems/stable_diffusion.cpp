@@ -63,7 +63,7 @@ std::string trim(const std::string& s) {
 
 // The VAE of folder/vae, its mid-block attention fused when backend says so — except on CUDA: sdpa has no
 // flash kernel for its one head of width 512, and the written-out attention beat sdpa's memory-efficient
-// kernel there by 6 % of a whole ∇-DB training step on an H100 (bench/README.md, 2026-12-06).
+// kernel there by 6-8 % of a whole ∇-DB training step on an H100 (bench/README.md, 2026-12-06).
 AutoencoderKL load_sd_vae(const std::string& folder, AttentionBackend backend, c10::Device device) {
   const std::filesystem::path dir = std::filesystem::path(folder) / "vae";
   VAEConfig config = load_vae_config((dir / "config.json").string());
