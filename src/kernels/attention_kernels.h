@@ -13,15 +13,21 @@
 
 namespace nablagfn::kernels {
 
-struct AttentionOperand {
-  const float* data;
+// An operand (T = const float) or output (T = float): row (b, h, n) at data + b·stride_b + h·stride_h + n·stride_n.
+template <typename T>
+struct AttentionTensor {
+  T* data;
   int64_t stride_b, stride_h, stride_n;
 };
+using AttentionOperand = AttentionTensor<const float>;
+using AttentionOutput = AttentionTensor<float>;
 
-struct AttentionOutput {
-  float* data;
-  int64_t stride_b, stride_h, stride_n;
-};
+// Whether the kernels can address t: rows 16-byte aligned (data and every stride).
+template <typename T>
+bool attention_layout_ok(const AttentionTensor<T>& t) {
+  return t.data != nullptr && reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.stride_b % 4 == 0 &&
+         t.stride_h % 4 == 0 && t.stride_n % 4 == 0;
+}
 
 struct AttentionSizes {
   int64_t B, H, Nq, Nk, d;

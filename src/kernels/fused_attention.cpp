@@ -26,17 +26,14 @@ kernels::AttentionSizes sizes_of(const at::Tensor& q, const at::Tensor& k) {
   return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
 }
 
-kernels::AttentionOperand operand(const at::Tensor& t) {
+// t [B, h, N, d] as the kernels address it: operand (T = const float) or output (T = float).
+template <typename T = const float>
+kernels::AttentionTensor<T> view(const at::Tensor& t) {
   return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)};
 }
 
-kernels::AttentionOutput output(at::Tensor& t) { return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)}; }
-
 // The kernels' layout: the head width contiguous, rows 16-byte aligned (kernels/attention_kernels.h).
-bool kernel_layout(const at::Tensor& t) {
-  return t.stride(3) == 1 && reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0 && t.stride(0) % 4 == 0 &&
-         t.stride(1) % 4 == 0 && t.stride(2) % 4 == 0;
-}
+bool kernel_layout(const at::Tensor& t) { return t.stride(3) == 1 && kernels::attention_layout_ok(view(t)); }
 
 // A fresh tensor shaped as t with t's strides when they are dense (a transposed view stays one).
 at::Tensor empty_as(const at::Tensor& t) { return at::empty_like(t, t.options(), at::MemoryFormat::Preserve); }
@@ -47,7 +44,7 @@ at::Tensor forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Te
   c10::cuda::CUDAGuard guard(q.device());
   at::Tensor out = empty_as(q);
   if (lse != nullptr) *lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
-  TORCH_CHECK(kernels::small_head_attention_forward(operand(q), operand(k), operand(v), output(out),
+  TORCH_CHECK(kernels::small_head_attention_forward(view(q), view(k), view(v), view<float>(out),
                                                     lse != nullptr ? lse->data_ptr<float>() : nullptr, sizes_of(q, k),
                                                     static_cast<float>(scale), current_stream(q)),
               "fused::attention: the kernel refused operands it accepted before");
@@ -80,9 +77,10 @@ class SmallHeadAttention : public torch::autograd::Function<SmallHeadAttention> 
     const at::Tensor delta = (d_out * out).sum(-1).contiguous();  // [B, h, Nq]
     c10::cuda::CUDAGuard guard(q.device());
     at::Tensor dq = empty_as(q), dk = empty_as(k), dv = empty_as(v);
-    TORCH_CHECK(kernels::small_head_attention_backward(
-                    operand(q), operand(k), operand(v), operand(d_out), lse.data_ptr<float>(), delta.data_ptr<float>(),
-                    output(dq), output(dk), output(dv), sizes_of(q, k), static_cast<float>(scale), current_stream(q)),
+    TORCH_CHECK(kernels::small_head_attention_backward(view(q), view(k), view(v), view(d_out), lse.data_ptr<float>(),
+                                                       delta.data_ptr<float>(), view<float>(dq), view<float>(dk),
+                                                       view<float>(dv), sizes_of(q, k), static_cast<float>(scale),
+                                                       current_stream(q)),
                 "fused::attention: the backward kernels refused the forward's operands");
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return {dq, dk, dv, {}};

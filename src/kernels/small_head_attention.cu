@@ -6,7 +6,6 @@
 // query-parallel one dQ over all keys (no atomics), with ds = p · (dp − delta), dp = d_out · v.
 #include <math_constants.h>
 
-#include <initializer_list>
 #include <type_traits>
 
 #include "kernels/attention_kernels.h"
@@ -62,13 +61,9 @@ __device__ __forceinline__ void axpy(Row<D>& acc, float a, const float* x) {
   for (int c = 0; c < D; ++c) acc.v[c] = fmaf(a, x[c], acc.v[c]);
 }
 
-__device__ __forceinline__ int64_t row_offset(int64_t sb, int64_t sh, int64_t sn, int64_t b, int64_t h, int64_t n) {
-  return b * sb + h * sh + n * sn;
-}
-
-template <typename O>
-__device__ __forceinline__ int64_t row_offset(const O& o, int64_t b, int64_t h, int64_t n) {
-  return row_offset(o.stride_b, o.stride_h, o.stride_n, b, h, n);
+template <typename T>
+__device__ __forceinline__ int64_t row_offset(const AttentionTensor<T>& o, int64_t b, int64_t h, int64_t n) {
+  return b * o.stride_b + h * o.stride_h + n * o.stride_n;
 }
 
 // A thread's row: (b, h) from blockIdx.y, row index from blockIdx.x and threadIdx.x, valid below n_rows.
@@ -206,15 +201,6 @@ __global__ void __launch_bounds__(kThreads)
   store_row<D>(dq.data, row_offset(dq, t.b, t.h, t.row), dqi, scale);
 }
 
-bool operand_ok(const float* p, int64_t sb, int64_t sh, int64_t sn) {
-  return p != nullptr && aligned16(p) && sb % 4 == 0 && sh % 4 == 0 && sn % 4 == 0;
-}
-
-template <typename O>
-bool operand_ok(const O& o) {
-  return operand_ok(o.data, o.stride_b, o.stride_h, o.stride_n);
-}
-
 // Calls f(std::integral_constant<int, d>{}) for a supported head width d.
 template <typename F>
 bool dispatch_width(int64_t d, F&& f) {
@@ -241,7 +227,8 @@ bool small_head_attention_supported(const AttentionSizes& s) {
 bool small_head_attention_forward(const AttentionOperand& q, const AttentionOperand& k, const AttentionOperand& v,
                                   const AttentionOutput& out, float* lse, const AttentionSizes& s, float scale,
                                   void* stream) {
-  if (!small_head_attention_supported(s) || !operand_ok(q) || !operand_ok(k) || !operand_ok(v) || !operand_ok(out))
+  if (!small_head_attention_supported(s) || !attention_layout_ok(q) || !attention_layout_ok(k) ||
+      !attention_layout_ok(v) || !attention_layout_ok(out))
     return false;
   return dispatch_width(s.d, [&](auto width) {
     constexpr int D = decltype(width)::value;
@@ -255,12 +242,10 @@ bool small_head_attention_backward(const AttentionOperand& q, const AttentionOpe
                                    const AttentionOperand& d_out, const float* lse, const float* delta,
                                    const AttentionOutput& dq, const AttentionOutput& dk, const AttentionOutput& dv,
                                    const AttentionSizes& s, float scale, void* stream) {
-  if (!small_head_attention_supported(s) || lse == nullptr || delta == nullptr) return false;
-  for (const AttentionOperand* o : {&q, &k, &v, &d_out}) {
-    if (!operand_ok(*o)) return false;
-  }
-  for (const AttentionOutput* o : {&dq, &dk, &dv}) {
-    if (!operand_ok(*o)) return false;
+  if (!small_head_attention_supported(s) || lse == nullptr || delta == nullptr || !attention_layout_ok(q) ||
+      !attention_layout_ok(k) || !attention_layout_ok(v) || !attention_layout_ok(d_out) || !attention_layout_ok(dq) ||
+      !attention_layout_ok(dk) || !attention_layout_ok(dv)) {
+    return false;
   }
   return dispatch_width(s.d, [&](auto width) {
     constexpr int D = decltype(width)::value;
