@@ -176,26 +176,27 @@ Config variant_config(const std::string& variant) {
   return c;
 }
 
-// The layouts and the LoRA path config asks for (make_stable_diffusion does this once; the bench switches).
-void apply_model_settings(SDBench& b, const Config& config, bool nhwc_decoder, bool vae_sdpa = false) {
-  const bool channels_last = config.model.memory_format == MemoryFormat::ChannelsLast;
-  b.denoiser->set_channels_last(channels_last);
-  auto decoder = std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder);
-  decoder->set_channels_last(channels_last || nhwc_decoder);
-  set_vae_attention_fused(*decoder->vae(), vae_sdpa);
-  b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
-}
-
 // The bench's reward run eagerly and replayed from CUDA graphs (reward.cuda_graph).
 struct Rewards {
   std::shared_ptr<Reward> eager, graphed;
 };
 
+// Everything a variant switches on the shared bench (make_stable_diffusion sets these once from its config):
+// layouts, the LoRA path, the decoder's and the flow net's attention, the reward's CUDA graph.
+void apply_variant(SDBench& b, const std::string& variant, const Config& config, const Rewards& rewards) {
+  const bool channels_last = config.model.memory_format == MemoryFormat::ChannelsLast;
+  b.denoiser->set_channels_last(channels_last);
+  auto decoder = std::dynamic_pointer_cast<VAEDecoder>(b.problem.decoder);
+  decoder->set_channels_last(channels_last || variant == "nhwc_decoder");
+  set_vae_attention_fused(*decoder->vae(), variant == "channels_last_vae_sdpa");
+  b.denoiser->lora().gate().merged_backward = config.model.lora_merged_backward;
+  fused::set_small_head_attention(variant != "channels_last_sdpa_flow");
+  b.problem.reward = variant == "channels_last_eager_reward" ? rewards.eager : rewards.graphed;
+}
+
 void run_variant(SDBench& b, const Args& a, const std::string& variant, int64_t B, const Rewards& rewards) {
   const Config config = variant_config(variant);
-  b.problem.reward = variant == "channels_last_eager_reward" ? rewards.eager : rewards.graphed;
-  apply_model_settings(b, config, variant == "nhwc_decoder", variant == "channels_last_vae_sdpa");
-  fused::set_small_head_attention(variant != "channels_last_sdpa_flow");
+  apply_variant(b, variant, config, rewards);
   NablaDB algo(b.problem, config);
   const int K = b.problem.scheduler->n_steps();
   auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16).device(b.problem.device);
@@ -304,11 +305,11 @@ void run_stages(SDBench& b, const Args& a) {
 
 // One epoch of the official shape through the trainer, end to end, sampling on the plain chain or on the
 // CUDA-graph chain with merged LoRA (sample.cuda_graph, algorithms/fast_chain.h).
-void run_epoch(SDBench& b, const Args& a, bool cuda_graph) {
+void run_epoch(SDBench& b, const Args& a, bool cuda_graph, const Rewards& rewards) {
   Config c = variant_config(a.epoch_variant);
   c.sample.cuda_graph = cuda_graph;
   b.problem.fast_chain = make_fast_chain(b.problem, c.sample);
-  apply_model_settings(b, c, a.epoch_variant == "nhwc_decoder", a.epoch_variant == "channels_last_vae_sdpa");
+  apply_variant(b, a.epoch_variant, c, rewards);
   c.sample.batch_size = 16;
   c.sample.n_batches_per_epoch = 4;
   c.sample.n_steps = 50;
@@ -356,9 +357,9 @@ int main(int argc, char** argv) {
     if (on)
       for (int64_t batch : args.batches) run_variant(b, args, variant, batch, rewards);
   }
-  b.problem.reward = rewards.graphed;
+  b.problem.reward = rewards.graphed;  // the stages' reward
   if (args.stages) run_stages(b, args);
   if (args.epoch)
-    for (const std::string& sampler : args.epoch_samplers) run_epoch(b, args, sampler == "graph");
+    for (const std::string& sampler : args.epoch_samplers) run_epoch(b, args, sampler == "graph", rewards);
   return 0;
 }

@@ -9,14 +9,12 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/core/GradMode.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "core/error.h"
+#include "models/cuda_graph_capture.h"
 #include "models/cuda_sampling.h"
 #include "models/sd_denoiser.h"
 
@@ -125,23 +123,12 @@ CudaGraphSampler::CudaGraphSampler(Denoiser& denoiser, const Scheduler& schedule
     m.adapter = Adapter::Off;  // the branch is in the weights
   }
 
-  // Warm up and capture on a side stream (graphs cannot be captured on the default stream); the warm-up
-  // runs cuDNN / cuBLAS algorithm selection and lazy initialisation outside the capture.
-  c10::cuda::device_synchronize();
-  {
-    c10::cuda::CUDAStreamGuard side(at::cuda::getStreamFromPool());
-    std::unique_ptr<MergedLoRA::Scope> scope;
-    if (m.merged) scope = std::make_unique<MergedLoRA::Scope>(*m.merged);
-    for (int i = 0; i < std::max(options.warmup_steps, 1); ++i) {
-      m.k.fill_(i % K);
-      m.step();
-    }
-    m.k.zero_();
-    m.graph.capture_begin(m.options.pool);
-    m.step();
-    m.graph.capture_end();
-  }
-  c10::cuda::device_synchronize();
+  // Warm-ups at steps 0, 1, ..., the captured step at step 0 (each replay then advances k).
+  std::unique_ptr<MergedLoRA::Scope> scope;
+  if (m.merged) scope = std::make_unique<MergedLoRA::Scope>(*m.merged);
+  const int warmups = std::max(options.warmup_steps, 1);
+  capture_cuda_graph(
+      m.graph, m.options.pool, warmups, [&](int i) { m.k.fill_(i < warmups ? i % K : 0); }, [&] { m.step(); });
 }
 
 CudaGraphSampler::~CudaGraphSampler() = default;

@@ -12,12 +12,12 @@
 #include "core/error.h"
 
 #if NABLAGFN_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include "models/cuda_graph_capture.h"
 #endif
 
 namespace nablagfn {
@@ -50,7 +50,8 @@ class ReplayedReward : public torch::autograd::Function<ReplayedReward> {
 
 class GraphedReward : public Reward {
  public:
-  explicit GraphedReward(std::shared_ptr<Reward> inner) : inner_(std::move(inner)) {}
+  explicit GraphedReward(std::shared_ptr<Reward> inner)
+      : inner_(std::move(inner)), pool_(at::cuda::graph_pool_handle()) {}
 
   std::string name() const override { return inner_->name(); }
   bool differentiable() const override { return true; }
@@ -76,63 +77,39 @@ class GraphedReward : public Reward {
     at::Tensor reward, gradient;  // [B], [B, ...] written by each replay
   };
 
-  // Warm-up (cuDNN / cuBLAS selection, lazy initialisation) and capture on a side stream, as
-  // graph_sampler.cpp does; every capture of this reward shares one memory pool (replays never overlap).
+  // Captured by capture_cuda_graph (models/cuda_graph_capture.h) on zero images (the values do not matter:
+  // each replay reads its own); every capture of this reward shares one memory pool (replays never overlap).
   Capture& capture_for(const at::Tensor& images) {
     const std::string key = c10::str(images.sizes(), images.scalar_type(), images.device());
     auto it = captures_.find(key);
     if (it != captures_.end()) return *it->second;
     auto c = std::make_unique<Capture>();
-    c->input = at::zeros(images.sizes(), images.options().requires_grad(false)).requires_grad_(true);
-    {
-      at::NoGradGuard no_grad;
-      c->input.copy_(images);
-    }
+    c->input = at::zeros(images.sizes(), images.options()).requires_grad_(true);
     const std::vector<std::string> prompts(static_cast<size_t>(images.size(0)));
-    auto run = [&] {
-      at::Tensor r = inner_->score(c->input, prompts);  // [B]
-      at::Tensor g = torch::autograd::grad({r.sum()}, {c->input})[0];
-      return std::make_pair(r.detach(), g);
-    };
     c10::cuda::CUDAGuard device(images.device());
-    if (!pool_set_) {
-      pool_ = at::cuda::graph_pool_handle();
-      pool_set_ = true;
+    constexpr int kWarmups = 2;
+    bool recording = false;  // an error of an eager warm-up is the reward's own, not the capture's
+    try {
+      capture_cuda_graph(
+          c->graph, pool_, kWarmups, [&](int i) { recording = i == kWarmups; },
+          [&] {
+            at::Tensor r = inner_->score(c->input, prompts);  // [B]
+            c->gradient = torch::autograd::grad({r.sum()}, {c->input})[0];
+            c->reward = r.detach();
+          });
+    } catch (const std::exception& e) {
+      if (!recording) throw;
+      const std::string what = e.what();
+      throw Error("the reward '" + inner_->name() +
+                      "' could not be captured as a CUDA graph: " + what.substr(0, what.find('\n')),
+                  "set reward.cuda_graph=false");
     }
-    c10::cuda::device_synchronize();
-    {
-      c10::cuda::CUDAStreamGuard side(at::cuda::getStreamFromPool());
-      for (int i = 0; i < 2; ++i) run();
-      c->graph.capture_begin(pool_);
-      try {
-        std::tie(c->reward, c->gradient) = run();
-      } catch (const std::exception& e) {
-        end_failed_capture(*c);
-        throw Error(
-            "the reward '" + inner_->name() + "' could not be captured as a CUDA graph: " + first_line(e.what()),
-            "set reward.cuda_graph=false");
-      }
-      c->graph.capture_end();
-    }
-    c10::cuda::device_synchronize();
     return *captures_.emplace(key, std::move(c)).first->second;
   }
 
-  // Leaves stream capture after an exception inside it (capture_end ends it, then reports the invalidated
-  // capture), so the process's CUDA work goes on.
-  static void end_failed_capture(Capture& c) {
-    try {
-      c.graph.capture_end();
-    } catch (const std::exception&) {
-    }
-  }
-
-  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
   std::shared_ptr<Reward> inner_;
-  std::map<std::string, std::unique_ptr<Capture>> captures_;
   at::cuda::MempoolId_t pool_;
-  bool pool_set_ = false;
+  std::map<std::string, std::unique_ptr<Capture>> captures_;
 };
 
 }  // namespace
